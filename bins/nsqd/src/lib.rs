@@ -1,1 +1,184 @@
-//! placeholder
+//! nsqd: the NSQ daemon that receives, queues and delivers messages, wire-compatible with Go nsqd 1.3.
+//!
+//! The binary's `main.rs` only parses flags; everything else is here so tests can run a daemon in-process:
+//! [`Nsqd::bind`] opens the listeners (port 0 works and [`Nsqd::tcp_addr`] tells the real port), and
+//! [`Nsqd::run`] serves until its cancellation token fires, then shuts down in the order written in
+//! ARCHITECTURE.md.
+
+pub mod cli;
+pub mod context;
+// HTTP_MODULE_PENDING pub mod http;
+pub mod options;
+mod tcp;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nsq_core::{CoreConfig, QueueScan, Topics};
+use parking_lot::{Mutex, RwLock};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use context::Context;
+pub use options::Options;
+
+/// The NSQ protocol version we are compatible with, reported wherever Go reports `version.Binary`.
+pub const NSQ_VERSION: &str = "1.3.0";
+
+/// How long shutdown waits for connections to finish before giving up on them.
+const CLIENT_DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Errors from [`Nsqd::bind`].
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// A listener could not be opened.
+    #[error("listen ({addr}) failed - {source}")]
+    Listen {
+        /// The address as configured.
+        addr: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A bound, not yet running daemon.
+#[derive(Debug)]
+pub struct Nsqd {
+    ctx: Arc<Context>,
+    scan: Arc<QueueScan>,
+    tcp: TcpListener,
+    http: Option<TcpListener>,
+}
+
+/// Go accepts ":4150" for "all interfaces, port 4150".
+fn listen_address(addr: &str) -> String {
+    if addr.starts_with(':') {
+        format!("0.0.0.0{addr}")
+    } else {
+        addr.to_owned()
+    }
+}
+
+async fn listen(addr: &str) -> Result<TcpListener, BindError> {
+    TcpListener::bind(listen_address(addr))
+        .await
+        .map_err(|source| BindError::Listen {
+            addr: addr.to_owned(),
+            source,
+        })
+}
+
+impl Nsqd {
+    /// Opens the TCP and HTTP listeners and builds the daemon state.
+    pub async fn bind(opts: Options) -> Result<Self, BindError> {
+        let tcp = listen(&opts.tcp_address).await?;
+        let http = if opts.http_address.is_empty() {
+            None
+        } else {
+            Some(listen(&opts.http_address).await?)
+        };
+        let tcp_addr = tcp.local_addr().map_err(|source| BindError::Listen {
+            addr: opts.tcp_address.clone(),
+            source,
+        })?;
+        let http_addr = http.as_ref().and_then(|l| l.local_addr().ok());
+        let scan = QueueScan::new();
+        let core = CoreConfig {
+            node_id: opts.node_id,
+            mem_queue_size: opts.mem_queue_size,
+            max_channel_consumers: opts.max_channel_consumers,
+            max_msg_timeout: opts.max_msg_timeout,
+            e2e_percentiles: opts.e2e_processing_latency_percentiles.clone(),
+            e2e_window: opts.e2e_processing_latency_window_time,
+        };
+        let hostname = hostname::get()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let ctx = Arc::new(Context {
+            topics: Arc::new(Topics::new(core, Arc::clone(&scan))),
+            clients: Mutex::new(Default::default()),
+            start_time: nsq_core::now_ns() / 1_000_000_000,
+            tcp_addr,
+            http_addr,
+            hostname,
+            log_level: RwLock::new(opts.log_level),
+            nsqlookupd_tcp_addresses: RwLock::new(opts.nsqlookupd_tcp_addresses.clone()),
+            opts: Arc::new(opts),
+        });
+        Ok(Self {
+            ctx,
+            scan,
+            tcp,
+            http,
+        })
+    }
+
+    /// The TCP listener's address.
+    pub fn tcp_addr(&self) -> SocketAddr {
+        self.ctx.tcp_addr
+    }
+
+    /// The HTTP listener's address, unless HTTP is disabled.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.ctx.http_addr
+    }
+
+    /// The shared state (for in-process tests).
+    pub fn context(&self) -> Arc<Context> {
+        Arc::clone(&self.ctx)
+    }
+
+    /// Serves until `cancel` fires, then shuts down:
+    /// 1. stop accepting TCP and HTTP connections (HTTP finishes requests in progress);
+    /// 2. close every topic and channel, which disconnects consumers, then close the remaining clients and
+    ///    wait (bounded) for their tasks, so replies already queued are flushed;
+    /// 3. (persistence of metadata and queues joins here with the diskqueue);
+    /// 4. stop the queue scanner.
+    pub async fn run(self, cancel: CancellationToken) {
+        let Self {
+            ctx,
+            scan,
+            tcp,
+            http,
+        } = self;
+        let listeners = CancellationToken::new();
+        let clients = CancellationToken::new();
+        let scan_stop = CancellationToken::new();
+        let tracker = TaskTracker::new();
+
+        let scan_task = tokio::spawn(Arc::clone(&scan).run(scan_stop.clone().cancelled_owned()));
+        let tcp_task = tokio::spawn(tcp::serve(
+            tcp,
+            Arc::clone(&ctx),
+            listeners.clone(),
+            clients.clone(),
+            tracker.clone(),
+        ));
+        let http_task: Option<tokio::task::JoinHandle<()>> = None; // HTTP_MODULE_PENDING
+        let _ = http;
+        tracing::info!(tcp = %ctx.tcp_addr, http = ?ctx.http_addr, "nsqd v{} listening", NSQ_VERSION);
+
+        cancel.cancelled().await;
+        tracing::info!("nsqd exiting");
+        listeners.cancel();
+        let _ = tcp_task.await;
+        if let Some(t) = http_task {
+            let _ = t.await;
+        }
+        ctx.topics.close_all();
+        clients.cancel();
+        tracker.close();
+        if tokio::time::timeout(CLIENT_DRAIN_DEADLINE, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("clients did not finish within {:?}", CLIENT_DRAIN_DEADLINE);
+        }
+        scan_stop.cancel();
+        let _ = scan_task.await;
+        tracing::info!("nsqd exited");
+    }
+}

@@ -1,0 +1,56 @@
+//! What every part of the daemon shares: options, the topic registry, the connected clients and a few
+//! run-time settings (Go keeps these on the `NSQD` struct).
+//!
+//! Nothing in the domain holds this; the TCP and HTTP layers get an `Arc<Context>`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use nsq_core::stats::ClientStats;
+use nsq_core::Topics;
+use parking_lot::{Mutex, RwLock};
+
+use crate::options::{LogLevel, Options};
+
+/// A connected TCP client as the rest of the daemon sees it.
+pub trait ClientInfo: Send + Sync + std::fmt::Debug {
+    /// A `/stats` snapshot; `None` for a client that has not published anything (not a producer).
+    fn producer_stats(&self) -> Option<ClientStats>;
+}
+
+/// Shared daemon state.
+#[derive(Debug)]
+pub struct Context {
+    /// Options as given at start.
+    pub opts: Arc<Options>,
+    /// Every topic.
+    pub topics: Arc<Topics>,
+    /// Connected TCP clients by id, for `/stats` producers.
+    pub clients: Mutex<BTreeMap<u64, Arc<dyn ClientInfo>>>,
+    /// Start time, Unix seconds.
+    pub start_time: i64,
+    /// The TCP listener's real address.
+    pub tcp_addr: SocketAddr,
+    /// The HTTP listener's real address.
+    pub http_addr: Option<SocketAddr>,
+    /// The OS hostname (Go `os.Hostname()`).
+    pub hostname: String,
+    /// The log level, changeable with `PUT /config/log_level`.
+    pub log_level: RwLock<LogLevel>,
+    /// lookupd addresses, changeable with `PUT /config/nsqlookupd_tcp_addresses`.
+    pub nsqlookupd_tcp_addresses: RwLock<Vec<String>>,
+}
+
+impl Context {
+    /// Producer snapshots (clients that published at least once), ordered by client id.
+    pub fn producer_stats(&self) -> Vec<ClientStats> {
+        let clients: Vec<_> = self.clients.lock().values().cloned().collect();
+        clients.iter().filter_map(|c| c.producer_stats()).collect()
+    }
+
+    /// Whether the daemon is shutting down (publishes answer `EXITING` / `E_PUB_FAILED`).
+    pub fn is_exiting(&self) -> bool {
+        self.topics.is_exiting()
+    }
+}

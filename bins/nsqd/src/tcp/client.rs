@@ -1,0 +1,182 @@
+//! One TCP client's shared state (Go's `clientV2`): what the reader, the message pump, the channel and
+//! `/stats` all need to see.
+//!
+//! Counters are atomics so the reader (FIN/REQ/RDY), the pump (deliveries) and the channel's timeout
+//! processing (via [`Consumer`]) update them without a lock; `wake` tells the pump to re-check readiness.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
+
+use nsq_core::stats::ClientStats;
+use nsq_core::{Channel, Consumer};
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::context::ClientInfo;
+
+/// Go's connection states, as reported in `/stats`.
+pub(crate) const STATE_INIT: i32 = 0;
+pub(crate) const STATE_SUBSCRIBED: i32 = 3;
+pub(crate) const STATE_CLOSING: i32 = 4;
+
+/// IDENTIFY-supplied descriptive fields.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Meta {
+    pub(crate) client_id: String,
+    pub(crate) hostname: String,
+    pub(crate) user_agent: String,
+    pub(crate) topology_zone: String,
+    pub(crate) topology_region: String,
+    /// Publish counts by topic in first-publish order.
+    pub(crate) pub_counts: Vec<(String, u64)>,
+}
+
+/// A connected client.
+#[derive(Debug)]
+pub(crate) struct Client {
+    pub(crate) id: u64,
+    pub(crate) remote_addr: SocketAddr,
+    pub(crate) connect_ts: i64,
+    pub(crate) meta: Mutex<Meta>,
+    pub(crate) state: AtomicI32,
+    pub(crate) ready_count: AtomicI64,
+    pub(crate) in_flight_count: AtomicI64,
+    pub(crate) message_count: AtomicU64,
+    pub(crate) finish_count: AtomicU64,
+    pub(crate) requeue_count: AtomicU64,
+    pub(crate) sample_rate: AtomicI32,
+    /// Tells the pump that readiness may have changed (RDY, FIN, REQ, timeouts, pause).
+    pub(crate) wake: Notify,
+    /// Cancelled to close the connection (channel deletion, shutdown, a write failure).
+    pub(crate) cancel: CancellationToken,
+}
+
+impl Client {
+    pub(crate) fn new(
+        id: u64,
+        remote_addr: SocketAddr,
+        connect_ts: i64,
+        cancel: CancellationToken,
+    ) -> Self {
+        let ip = remote_addr.ip().to_string();
+        Self {
+            id,
+            remote_addr,
+            connect_ts,
+            meta: Mutex::new(Meta {
+                client_id: ip.clone(),
+                hostname: ip,
+                ..Meta::default()
+            }),
+            state: AtomicI32::new(STATE_INIT),
+            ready_count: AtomicI64::new(0),
+            in_flight_count: AtomicI64::new(0),
+            message_count: AtomicU64::new(0),
+            finish_count: AtomicU64::new(0),
+            requeue_count: AtomicU64::new(0),
+            sample_rate: AtomicI32::new(0),
+            wake: Notify::new(),
+            cancel,
+        }
+    }
+
+    pub(crate) fn state(&self) -> i32 {
+        self.state.load(Ordering::Acquire)
+    }
+
+    /// Go's `IsReadyForMessages`: how many more messages this client may take right now.
+    pub(crate) fn ready_slots(&self, channel: &Channel) -> usize {
+        if channel.is_paused() {
+            return 0;
+        }
+        let rdy = self.ready_count.load(Ordering::Acquire);
+        let in_flight = self.in_flight_count.load(Ordering::Acquire);
+        usize::try_from(rdy - in_flight).unwrap_or(0)
+    }
+
+    /// Go's `FinishedMessage` / `RequeuedMessage` bookkeeping.
+    pub(crate) fn message_done(&self) {
+        self.in_flight_count.fetch_sub(1, Ordering::AcqRel);
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn published(&self, topic: &str, count: u64) {
+        let mut meta = self.meta.lock();
+        match meta.pub_counts.iter_mut().find(|(t, _)| t == topic) {
+            Some((_, n)) => *n += count,
+            None => meta.pub_counts.push((topic.to_owned(), count)),
+        }
+    }
+
+    fn snapshot(&self, topic_name: &str) -> ClientStats {
+        let meta = self.meta.lock().clone();
+        // Go lists at most one publish count, filtered by topic when asked for a channel's clients.
+        let pub_counts = meta
+            .pub_counts
+            .iter()
+            .find(|(t, _)| topic_name.is_empty() || t == topic_name)
+            .cloned()
+            .into_iter()
+            .collect();
+        ClientStats {
+            client_id: meta.client_id,
+            hostname: meta.hostname,
+            version: "V2".to_owned(),
+            remote_address: self.remote_addr.to_string(),
+            state: self.state(),
+            ready_count: self.ready_count.load(Ordering::Relaxed),
+            in_flight_count: self.in_flight_count.load(Ordering::Relaxed),
+            message_count: self.message_count.load(Ordering::Relaxed),
+            finish_count: self.finish_count.load(Ordering::Relaxed),
+            requeue_count: self.requeue_count.load(Ordering::Relaxed),
+            connect_ts: self.connect_ts,
+            sample_rate: self.sample_rate.load(Ordering::Relaxed),
+            user_agent: meta.user_agent,
+            pub_counts,
+            topology_zone: meta.topology_zone,
+            topology_region: meta.topology_region,
+            ..ClientStats::default()
+        }
+    }
+}
+
+impl Consumer for Client {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn timed_out_message(&self) {
+        self.message_done();
+    }
+
+    fn empty(&self) {
+        self.in_flight_count.store(0, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    fn pause(&self) {
+        self.wake.notify_one();
+    }
+
+    fn unpause(&self) {
+        self.wake.notify_one();
+    }
+
+    fn close(&self) {
+        self.cancel.cancel();
+    }
+
+    fn stats(&self, topic_name: &str) -> ClientStats {
+        self.snapshot(topic_name)
+    }
+}
+
+impl ClientInfo for Client {
+    fn producer_stats(&self) -> Option<ClientStats> {
+        if self.meta.lock().pub_counts.is_empty() {
+            return None;
+        }
+        Some(self.snapshot(""))
+    }
+}

@@ -1,0 +1,497 @@
+//! The reader task of a V2 connection (Go's `protocolV2.IOLoop` and its command handlers).
+//!
+//! It reads a command line, applies the state checks Go applies before a body is read, then reads the body
+//! with the protocol crate's limits, executes the command and queues the reply to the message pump. Replies go
+//! through one ordered queue, so every PUB/MPUB/DPUB gets exactly one reply, in order.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use nsq_core::{Channel, Consumer};
+use nsq_protocol::{
+    check_auth_params, clamp_req_timeout, decode_body, decode_line, invalid_command, parse_dpub,
+    parse_fin, parse_identify, parse_mpub_topic, parse_pub_topic, parse_rdy, parse_req, parse_sub,
+    parse_touch, Body, BodyKind, ClientError, ErrorCode, FrameType, IdentifyData, IdentifyResponse,
+    Limits, Line, CLOSE_WAIT, OK,
+};
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::sync::mpsc;
+
+use super::client::{Client, STATE_CLOSING, STATE_INIT, STATE_SUBSCRIBED};
+use super::exec::{bad_state, wire_error, Failed};
+use super::pump::{Outbound, PumpSettings};
+use crate::context::Context;
+
+/// Go's default `bufio` size for client connections, used for the output buffer default too.
+pub(crate) const DEFAULT_BUFFER_SIZE: usize = 16 * 1024;
+
+/// Read buffer headroom kept before each read, so bodies split off as `Bytes` leave room for the next read.
+const READ_RESERVE: usize = 64 * 1024;
+
+/// The connection went away (EOF, read deadline, I/O error, or the client was closed).
+#[derive(Debug)]
+pub(crate) struct Closed;
+
+enum ExecError {
+    Client(ClientError),
+    Closed,
+}
+
+impl From<ClientError> for ExecError {
+    fn from(e: ClientError) -> Self {
+        Self::Client(e)
+    }
+}
+
+impl From<Closed> for ExecError {
+    fn from(_: Closed) -> Self {
+        Self::Closed
+    }
+}
+
+type ExecResult = Result<Option<Bytes>, ExecError>;
+
+/// Per-connection settings that IDENTIFY changes (Go keeps them on `clientV2`).
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    heartbeat_interval: Duration,
+    output_buffer_size: i64,
+    output_buffer_timeout: Duration,
+    msg_timeout: Duration,
+    sample_rate: i32,
+}
+
+impl Settings {
+    fn pump(&self) -> PumpSettings {
+        PumpSettings {
+            heartbeat_interval: self.heartbeat_interval,
+            output_buffer_size: usize::try_from(self.output_buffer_size).unwrap_or(1).max(1),
+            output_buffer_timeout: self.output_buffer_timeout,
+            msg_timeout: self.msg_timeout,
+            sample_rate: self.sample_rate,
+        }
+    }
+}
+
+/// The reader half of a connection and everything the command handlers need.
+pub(crate) struct Conn {
+    ctx: Arc<Context>,
+    client: Arc<Client>,
+    reader: OwnedReadHalf,
+    buf: BytesMut,
+    tx: mpsc::Sender<Outbound>,
+    settings: Settings,
+    channel: Option<Arc<Channel>>,
+    limits: Limits,
+}
+
+impl Conn {
+    /// The initial settings every client starts with (Go's `newClientV2`).
+    pub(crate) fn initial_pump_settings(ctx: &Context) -> PumpSettings {
+        Self::default_settings(ctx).pump()
+    }
+
+    fn default_settings(ctx: &Context) -> Settings {
+        Settings {
+            heartbeat_interval: ctx.opts.client_timeout / 2,
+            output_buffer_size: DEFAULT_BUFFER_SIZE as i64,
+            output_buffer_timeout: ctx.opts.output_buffer_timeout,
+            msg_timeout: ctx.opts.msg_timeout,
+            sample_rate: 0,
+        }
+    }
+
+    pub(crate) fn new(
+        ctx: Arc<Context>,
+        client: Arc<Client>,
+        reader: OwnedReadHalf,
+        buf: BytesMut,
+        tx: mpsc::Sender<Outbound>,
+    ) -> Self {
+        let limits = Limits {
+            max_msg_size: ctx.opts.max_msg_size,
+            max_body_size: ctx.opts.max_body_size,
+        };
+        let settings = Self::default_settings(&ctx);
+        Self {
+            ctx,
+            client,
+            reader,
+            buf,
+            tx,
+            settings,
+            channel: None,
+            limits,
+        }
+    }
+
+    /// Go's `IOLoop`: runs commands until the client goes away or a fatal error is sent.
+    pub(crate) async fn io_loop(&mut self) {
+        loop {
+            let line = match self.read_line().await {
+                Ok(line) => line,
+                Err(Closed) => break,
+            };
+            match self.exec(line).await {
+                Ok(Some(reply)) => {
+                    if self
+                        .send(Outbound::Frame(FrameType::Response, reply))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Ok(None) => {}
+                Err(ExecError::Closed) => break,
+                Err(ExecError::Client(err)) => {
+                    tracing::debug!(client = self.client.id, error = %err, "client error");
+                    let fatal = err.is_fatal();
+                    if self
+                        .send(Outbound::Frame(FrameType::Error, err.to_bytes()))
+                        .await
+                        .is_err()
+                        || fatal
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The channel this connection subscribed to, if any.
+    pub(crate) fn channel(&self) -> Option<&Arc<Channel>> {
+        self.channel.as_ref()
+    }
+
+    async fn send(&self, out: Outbound) -> Result<(), Closed> {
+        self.tx.send(out).await.map_err(|_| Closed)
+    }
+
+    /// Reads more bytes, bounded by the read deadline (2x heartbeat; none when heartbeats are off).
+    async fn fill(&mut self) -> Result<(), Closed> {
+        if self.buf.capacity() - self.buf.len() < READ_RESERVE / 4 {
+            self.buf.reserve(READ_RESERVE);
+        }
+        let hb = self.settings.heartbeat_interval;
+        let read = self.reader.read_buf(&mut self.buf);
+        let n = tokio::select! {
+            () = self.client.cancel.cancelled() => return Err(Closed),
+            r = async {
+                if hb.is_zero() { read.await } else {
+                    tokio::time::timeout(hb * 2, read).await.unwrap_or_else(|_| {
+                        Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "read deadline"))
+                    })
+                }
+            } => r,
+        };
+        match n {
+            Ok(0) | Err(_) => Err(Closed),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    async fn read_line(&mut self) -> Result<Line, Closed> {
+        loop {
+            match decode_line(&mut self.buf) {
+                Ok(Some(line)) => return Ok(line),
+                Ok(None) => self.fill().await?,
+                // Go's bufio.ReadSlice fails and the connection is closed without an error frame.
+                Err(_) => return Err(Closed),
+            }
+        }
+    }
+
+    async fn read_body(&mut self, kind: BodyKind) -> Result<Body, ExecError> {
+        loop {
+            if let Some(body) = decode_body(&mut self.buf, kind, &self.limits)? {
+                return Ok(body);
+            }
+            self.fill().await?;
+        }
+    }
+
+    async fn read_single_body(&mut self, kind: BodyKind) -> Result<Bytes, ExecError> {
+        match self.read_body(kind).await? {
+            Body::Single(b) => Ok(b),
+            Body::Multi(_) => Err(ExecError::Closed),
+        }
+    }
+
+    async fn exec(&mut self, line: Line) -> ExecResult {
+        let params = &line.params;
+        match &line.name[..] {
+            b"IDENTIFY" => self.identify().await,
+            b"FIN" => self.fin(params),
+            b"RDY" => self.rdy(params),
+            b"REQ" => self.req(params),
+            b"PUB" => self.publish(params).await,
+            b"MPUB" => self.mpub(params).await,
+            b"DPUB" => self.dpub(params).await,
+            b"NOP" => Ok(None),
+            b"TOUCH" => self.touch(params),
+            b"SUB" => self.sub(params).await,
+            b"CLS" => self.cls(),
+            b"AUTH" => self.auth(params).await,
+            name => Err(invalid_command(name).into()),
+        }
+    }
+
+    async fn identify(&mut self) -> ExecResult {
+        if self.client.state() != STATE_INIT {
+            return Err(bad_state("IDENTIFY").into());
+        }
+        let body = self.read_single_body(BodyKind::Identify).await?;
+        let data = parse_identify(&body)?;
+        {
+            let mut meta = self.client.meta.lock();
+            meta.client_id.clone_from(&data.client_id);
+            meta.hostname.clone_from(&data.hostname);
+            meta.user_agent.clone_from(&data.user_agent);
+            meta.topology_zone.clone_from(&data.topology_zone);
+            meta.topology_region.clone_from(&data.topology_region);
+        }
+        self.apply_identify(&data)
+            .map_err(|e| ClientError::fatal(ErrorCode::BadBody, format!("IDENTIFY {e}")))?;
+        self.client
+            .sample_rate
+            .store(self.settings.sample_rate, Ordering::Relaxed);
+        self.send(Outbound::Identify(self.settings.pump())).await?;
+        if !data.feature_negotiation {
+            return Ok(Some(Bytes::from_static(OK)));
+        }
+        let opts = &self.ctx.opts;
+        // TLS, snappy and deflate are not built yet, so they are reported off, as an nsqd with them disabled does.
+        let resp = IdentifyResponse {
+            max_rdy_count: opts.max_rdy_count,
+            version: crate::NSQ_VERSION.to_owned(),
+            max_msg_timeout: millis(opts.max_msg_timeout),
+            msg_timeout: millis(self.settings.msg_timeout),
+            tls_v1: false,
+            deflate: false,
+            deflate_level: 6.min(opts.max_deflate_level),
+            max_deflate_level: opts.max_deflate_level,
+            snappy: false,
+            sample_rate: i64::from(self.settings.sample_rate),
+            auth_required: false,
+            output_buffer_size: self.settings.output_buffer_size,
+            output_buffer_timeout: millis(self.settings.output_buffer_timeout),
+            topology_region: opts.topology_region.clone(),
+            topology_zone: opts.topology_zone.clone(),
+        };
+        Ok(Some(resp.to_bytes()))
+    }
+
+    /// Go's `clientV2.Identify` validation, field by field in Go's order.
+    fn apply_identify(&mut self, data: &IdentifyData) -> Result<(), String> {
+        let opts = Arc::clone(&self.ctx.opts);
+        let s = &mut self.settings;
+        match data.heartbeat_interval {
+            -1 => s.heartbeat_interval = Duration::ZERO,
+            0 => {}
+            ms if ms >= 1000 && ms <= millis(opts.max_heartbeat_interval) => {
+                s.heartbeat_interval = from_ms(ms)
+            }
+            ms => return Err(format!("heartbeat interval ({ms}) is invalid")),
+        }
+        match data.output_buffer_timeout {
+            -1 => s.output_buffer_timeout = Duration::ZERO,
+            0 => {}
+            ms if ms >= millis(opts.min_output_buffer_timeout)
+                && ms <= millis(opts.max_output_buffer_timeout) =>
+            {
+                s.output_buffer_timeout = from_ms(ms);
+            }
+            ms => return Err(format!("output buffer timeout ({ms}) is invalid")),
+        }
+        match data.output_buffer_size {
+            -1 => {
+                s.output_buffer_size = 1;
+                s.output_buffer_timeout = Duration::ZERO;
+            }
+            0 => {}
+            n if (64..=opts.max_output_buffer_size).contains(&n) => s.output_buffer_size = n,
+            n => return Err(format!("output buffer size ({n}) is invalid")),
+        }
+        match data.sample_rate {
+            r @ 0..=99 => s.sample_rate = r as i32,
+            r => return Err(format!("sample rate ({r}) is invalid")),
+        }
+        match data.msg_timeout {
+            0 => {}
+            ms if ms >= 1000 && ms <= millis(opts.max_msg_timeout) => s.msg_timeout = from_ms(ms),
+            ms => return Err(format!("msg timeout ({ms}) is invalid")),
+        }
+        Ok(())
+    }
+
+    async fn auth(&mut self, params: &[Bytes]) -> ExecResult {
+        if self.client.state() != STATE_INIT {
+            return Err(bad_state("AUTH").into());
+        }
+        check_auth_params(params)?;
+        let _secret = self.read_single_body(BodyKind::Auth).await?;
+        Err(ClientError::fatal(ErrorCode::AuthDisabled, "AUTH disabled").into())
+    }
+
+    async fn sub(&mut self, params: &[Bytes]) -> ExecResult {
+        if self.client.state() != STATE_INIT {
+            return Err(bad_state("SUB").into());
+        }
+        if self.settings.heartbeat_interval.is_zero() {
+            return Err(ClientError::fatal(
+                ErrorCode::Invalid,
+                "cannot SUB with heartbeats disabled",
+            )
+            .into());
+        }
+        let sub = parse_sub(params)?;
+        let consumer: Arc<dyn Consumer> = self.client.clone();
+        let mut attempt = 0;
+        let channel = loop {
+            attempt += 1;
+            let (topic, _) = self.ctx.topics.get_topic(&sub.topic);
+            let (channel, _) = topic.get_channel(&sub.channel);
+            channel
+                .add_client(Arc::clone(&consumer))
+                .map_err(|e| wire_error(Failed::Sub, &e))?;
+            // An ephemeral channel or topic may have been deleted between lookup and subscription.
+            if (channel.is_ephemeral() && channel.is_exiting())
+                || (topic.is_ephemeral() && topic.is_exiting())
+            {
+                self.ctx.topics.remove_consumer(&channel, self.client.id);
+                if attempt < 2 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+                return Err(ClientError::fatal(
+                    ErrorCode::SubFailed,
+                    "SUB failed to deleted topic/channel",
+                )
+                .into());
+            }
+            break channel;
+        };
+        self.client.state.store(STATE_SUBSCRIBED, Ordering::Release);
+        self.channel = Some(Arc::clone(&channel));
+        self.send(Outbound::Subscribed(channel)).await?;
+        Ok(Some(Bytes::from_static(OK)))
+    }
+
+    fn rdy(&mut self, params: &[Bytes]) -> ExecResult {
+        let state = self.client.state();
+        if state == STATE_CLOSING {
+            // Go ignores RDY changes on a closing connection.
+            return Ok(None);
+        }
+        if state != STATE_SUBSCRIBED {
+            return Err(bad_state("RDY").into());
+        }
+        let count = parse_rdy(params, self.ctx.opts.max_rdy_count)?;
+        self.client.ready_count.store(count, Ordering::Release);
+        self.client.wake.notify_one();
+        Ok(None)
+    }
+
+    fn subscribed_channel(&self, cmd: &str) -> Result<&Arc<Channel>, ClientError> {
+        let state = self.client.state();
+        match &self.channel {
+            Some(c) if state == STATE_SUBSCRIBED || state == STATE_CLOSING => Ok(c),
+            _ => Err(bad_state(cmd)),
+        }
+    }
+
+    fn fin(&mut self, params: &[Bytes]) -> ExecResult {
+        let channel = self.subscribed_channel("FIN")?;
+        let id = parse_fin(params)?;
+        channel
+            .finish(self.client.id, &id)
+            .map_err(|e| wire_error(Failed::Fin(&id), &e))?;
+        self.client.finish_count.fetch_add(1, Ordering::Relaxed);
+        self.client.message_done();
+        Ok(None)
+    }
+
+    fn req(&mut self, params: &[Bytes]) -> ExecResult {
+        let channel = self.subscribed_channel("REQ")?;
+        let (id, timeout_ms) = parse_req(params)?;
+        let max_ms = u64::try_from(self.ctx.opts.max_req_timeout.as_millis()).unwrap_or(u64::MAX);
+        let delay = Duration::from_millis(clamp_req_timeout(timeout_ms, max_ms));
+        channel
+            .requeue(self.client.id, &id, delay)
+            .map_err(|e| wire_error(Failed::Req(&id), &e))?;
+        self.client.requeue_count.fetch_add(1, Ordering::Relaxed);
+        self.client.message_done();
+        Ok(None)
+    }
+
+    fn touch(&mut self, params: &[Bytes]) -> ExecResult {
+        let channel = self.subscribed_channel("TOUCH")?;
+        let id = parse_touch(params)?;
+        channel
+            .touch(self.client.id, &id, self.settings.msg_timeout)
+            .map_err(|e| wire_error(Failed::Touch(&id), &e))?;
+        Ok(None)
+    }
+
+    fn cls(&mut self) -> ExecResult {
+        if self.client.state() != STATE_SUBSCRIBED {
+            return Err(bad_state("CLS").into());
+        }
+        self.client.ready_count.store(0, Ordering::Release);
+        self.client.state.store(STATE_CLOSING, Ordering::Release);
+        self.client.wake.notify_one();
+        Ok(Some(Bytes::from_static(CLOSE_WAIT)))
+    }
+
+    async fn publish(&mut self, params: &[Bytes]) -> ExecResult {
+        let topic_name = parse_pub_topic("PUB", params)?;
+        let body = self.read_single_body(BodyKind::Pub).await?;
+        let (topic, _) = self.ctx.topics.get_topic(&topic_name);
+        topic
+            .put_message(body, Duration::ZERO)
+            .map_err(|e| wire_error(Failed::Pub, &e))?;
+        self.client.published(&topic_name, 1);
+        Ok(Some(Bytes::from_static(OK)))
+    }
+
+    async fn mpub(&mut self, params: &[Bytes]) -> ExecResult {
+        let topic_name = parse_mpub_topic(params)?;
+        // Go creates the topic before it reads the body, so a bad body still leaves the topic behind.
+        let (topic, _) = self.ctx.topics.get_topic(&topic_name);
+        let bodies = match self.read_body(BodyKind::Mpub).await? {
+            Body::Multi(b) => b,
+            Body::Single(b) => vec![b],
+        };
+        let n = bodies.len() as u64;
+        topic
+            .put_messages(bodies, Duration::ZERO)
+            .map_err(|e| wire_error(Failed::Mpub, &e))?;
+        self.client.published(&topic_name, n);
+        Ok(Some(Bytes::from_static(OK)))
+    }
+
+    async fn dpub(&mut self, params: &[Bytes]) -> ExecResult {
+        let max_ms = u64::try_from(self.ctx.opts.max_req_timeout.as_millis()).unwrap_or(u64::MAX);
+        let (topic_name, defer_ms) = parse_dpub(params, max_ms)?;
+        let body = self.read_single_body(BodyKind::Dpub).await?;
+        let (topic, _) = self.ctx.topics.get_topic(&topic_name);
+        topic
+            .put_message(body, Duration::from_millis(defer_ms))
+            .map_err(|e| wire_error(Failed::Dpub, &e))?;
+        self.client.published(&topic_name, 1);
+        Ok(Some(Bytes::from_static(OK)))
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn from_ms(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}

@@ -1,0 +1,45 @@
+//! The message as nsqd holds it (Go `nsqd/message.go`).
+//!
+//! A message is small and cheap to clone: the body is a shared `Bytes`, so fanning a message out to several
+//! channels copies a few words per channel and never the body.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use nsq_protocol::MessageId;
+
+/// One message in a topic or channel queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The 16-character hex id, unique per topic.
+    pub id: MessageId,
+    /// The payload, shared by every channel the message was fanned out to.
+    pub body: Bytes,
+    /// Publish time in nanoseconds since the Unix epoch; kept across redeliveries.
+    pub timestamp: i64,
+    /// Delivery attempts so far; incremented each time the message is handed to a consumer.
+    pub attempts: u16,
+    /// DPUB delay; only meaningful while the message waits at the topic before fan-out.
+    pub deferred: Duration,
+}
+
+impl Message {
+    /// A fresh message stamped with the current wall clock time.
+    pub fn new(id: MessageId, body: Bytes) -> Self {
+        Self {
+            id,
+            body,
+            timestamp: now_ns(),
+            attempts: 0,
+            deferred: Duration::ZERO,
+        }
+    }
+}
+
+/// Wall clock time in nanoseconds since the Unix epoch, as Go's `time.Now().UnixNano()`.
+pub fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

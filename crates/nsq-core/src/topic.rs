@@ -1,0 +1,312 @@
+//! A topic: the publish side of nsqd, fanning every message out to each of its channels (Go `nsqd/topic.go`).
+//!
+//! Go runs a `messagePump` goroutine per topic that copies messages from the topic's queue to every channel.
+//! Here publishing fans out directly, under the topic lock, whenever the topic has channels, is not paused and
+//! has no backlog. Otherwise messages wait in the topic's own queue (memory, then backend), and that backlog is
+//! moved to the channels when the first channel appears or the topic is unpaused. Channels created later do not
+//! see earlier messages, as in Go.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use crate::backend::{BackendQueue, DummyBackend, MemoryBackend};
+use crate::channel::{mem_capacity, Channel};
+use crate::config::CoreConfig;
+use crate::error::Error;
+use crate::guid::GuidFactory;
+use crate::message::Message;
+use crate::quantile::Quantile;
+use crate::scan::QueueScan;
+use crate::stats::{E2eStats, TopicStats};
+
+#[derive(Debug)]
+struct State {
+    channels: BTreeMap<String, Arc<Channel>>,
+    memory: VecDeque<Message>,
+    backend: Box<dyn BackendQueue>,
+    guid: GuidFactory,
+}
+
+impl State {
+    fn backlog_is_empty(&self) -> bool {
+        self.memory.is_empty() && self.backend.depth() == 0
+    }
+}
+
+/// A topic.
+#[derive(Debug)]
+pub struct Topic {
+    name: String,
+    ephemeral: bool,
+    mem_capacity: usize,
+    cfg: Arc<CoreConfig>,
+    scan: Arc<QueueScan>,
+    state: Mutex<State>,
+    paused: AtomicBool,
+    exiting: AtomicBool,
+    message_count: AtomicU64,
+    message_bytes: AtomicU64,
+}
+
+impl Topic {
+    pub(crate) fn new(name: &str, cfg: Arc<CoreConfig>, scan: Arc<QueueScan>) -> Arc<Self> {
+        let ephemeral = nsq_protocol::is_ephemeral(name);
+        let backend: Box<dyn BackendQueue> = if ephemeral {
+            Box::new(DummyBackend)
+        } else {
+            Box::new(MemoryBackend::default())
+        };
+        Arc::new(Self {
+            name: name.to_owned(),
+            ephemeral,
+            mem_capacity: mem_capacity(cfg.mem_queue_size, ephemeral),
+            state: Mutex::new(State {
+                channels: BTreeMap::new(),
+                memory: VecDeque::new(),
+                backend,
+                guid: GuidFactory::new(cfg.node_id),
+            }),
+            cfg,
+            scan,
+            paused: AtomicBool::new(false),
+            exiting: AtomicBool::new(false),
+            message_count: AtomicU64::new(0),
+            message_bytes: AtomicU64::new(0),
+        })
+    }
+
+    /// The topic's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the name ends in `#ephemeral`.
+    pub fn is_ephemeral(&self) -> bool {
+        self.ephemeral
+    }
+
+    /// Whether fan-out is paused.
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Acquire)
+    }
+
+    /// Whether the topic is being deleted or closed.
+    pub fn is_exiting(&self) -> bool {
+        self.exiting.load(Ordering::Acquire)
+    }
+
+    /// Publishes one message (PUB, DPUB, HTTP `/pub`). A non-zero `defer` delays delivery on every channel.
+    pub fn put_message(&self, body: Bytes, defer: Duration) -> Result<(), Error> {
+        self.put_messages(std::iter::once(body), defer)
+    }
+
+    /// Publishes a batch (MPUB, HTTP `/mpub`) with one lock of the topic and of each channel.
+    pub fn put_messages(
+        &self,
+        bodies: impl IntoIterator<Item = Bytes>,
+        defer: Duration,
+    ) -> Result<(), Error> {
+        if self.is_exiting() {
+            return Err(Error::Exiting);
+        }
+        let mut st = self.state.lock();
+        let mut bytes = 0u64;
+        let msgs: Vec<Message> = bodies
+            .into_iter()
+            .map(|body| {
+                bytes += body.len() as u64;
+                let mut m = Message::new(st.guid.next_id(), body);
+                m.deferred = defer;
+                m
+            })
+            .collect();
+        self.message_count
+            .fetch_add(msgs.len() as u64, Ordering::Relaxed);
+        self.message_bytes.fetch_add(bytes, Ordering::Relaxed);
+        if st.channels.is_empty() || self.is_paused() || !st.backlog_is_empty() {
+            for m in msgs {
+                if st.memory.len() < self.mem_capacity {
+                    st.memory.push_back(m);
+                } else {
+                    st.backend.put(m);
+                }
+            }
+            return Ok(());
+        }
+        fan_out(&st.channels, msgs);
+        Ok(())
+    }
+
+    /// Returns the named channel, creating it if needed (Go `GetChannel`); `true` when it was created.
+    /// The first channel of a topic receives the topic's backlog.
+    pub fn get_channel(&self, name: &str) -> (Arc<Channel>, bool) {
+        let mut st = self.state.lock();
+        if let Some(c) = st.channels.get(name) {
+            return (Arc::clone(c), false);
+        }
+        let channel = Channel::new(
+            &self.name,
+            name,
+            Arc::clone(&self.cfg),
+            Arc::clone(&self.scan),
+        );
+        st.channels.insert(name.to_owned(), Arc::clone(&channel));
+        self.drain_backlog(&mut st);
+        (channel, true)
+    }
+
+    /// Returns the named channel if it exists.
+    pub fn get_existing_channel(&self, name: &str) -> Option<Arc<Channel>> {
+        self.state.lock().channels.get(name).cloned()
+    }
+
+    /// All channels, sorted by name.
+    pub fn channels(&self) -> Vec<Arc<Channel>> {
+        self.state.lock().channels.values().cloned().collect()
+    }
+
+    /// Deletes a channel (Go `DeleteExistingChannel`). Returns true when an ephemeral topic is left without
+    /// channels and should itself be deleted.
+    pub fn delete_existing_channel(&self, name: &str) -> Result<bool, Error> {
+        let (channel, now_empty) = {
+            let mut st = self.state.lock();
+            let channel = st.channels.remove(name).ok_or(Error::ChannelNotFound)?;
+            (channel, st.channels.is_empty())
+        };
+        channel.delete();
+        Ok(now_empty && self.ephemeral)
+    }
+
+    /// Stops fan-out; published messages wait at the topic.
+    pub fn pause(&self) {
+        self.paused.store(true, Ordering::Release);
+    }
+
+    /// Resumes fan-out, delivering the backlog to the channels.
+    pub fn unpause(&self) {
+        let mut st = self.state.lock();
+        self.paused.store(false, Ordering::Release);
+        self.drain_backlog(&mut st);
+    }
+
+    /// Drops the topic's own backlog (Go `Topic.Empty`); channels keep theirs.
+    pub fn empty(&self) {
+        let mut st = self.state.lock();
+        st.memory = VecDeque::new();
+        st.backend.empty();
+    }
+
+    /// Deletes the topic and all its channels (Go `Topic.Delete`).
+    pub(crate) fn delete(&self) {
+        self.exiting.store(true, Ordering::Release);
+        let channels = std::mem::take(&mut self.state.lock().channels);
+        for c in channels.values() {
+            c.delete();
+        }
+        self.empty();
+    }
+
+    /// Closes the topic at shutdown (Go `Topic.Close`): consumers are disconnected, messages stay.
+    pub(crate) fn close(&self) {
+        self.exiting.store(true, Ordering::Release);
+        for c in self.channels() {
+            c.close();
+        }
+    }
+
+    /// A snapshot for `/stats`; `channel` limits the channels listed.
+    pub fn stats(&self, channel: Option<&str>, include_clients: bool) -> TopicStats {
+        let (depth, backend_depth, channels) = {
+            let st = self.state.lock();
+            let depth = i64::try_from(st.memory.len()).unwrap_or(i64::MAX) + st.backend.depth();
+            (
+                depth,
+                st.backend.depth(),
+                st.channels.values().cloned().collect::<Vec<_>>(),
+            )
+        };
+        let e2e = self.aggregate_e2e(&channels);
+        let channels = channels
+            .iter()
+            .filter(|c| channel.is_none_or(|name| c.name() == name))
+            .map(|c| c.stats(include_clients))
+            .collect();
+        TopicStats {
+            topic_name: self.name.clone(),
+            channels,
+            depth,
+            backend_depth,
+            message_count: self.message_count.load(Ordering::Relaxed),
+            message_bytes: self.message_bytes.load(Ordering::Relaxed),
+            paused: self.is_paused(),
+            e2e_processing_latency: e2e,
+        }
+    }
+
+    /// Messages waiting at the topic (memory plus backend).
+    pub fn depth(&self) -> i64 {
+        let st = self.state.lock();
+        i64::try_from(st.memory.len()).unwrap_or(i64::MAX) + st.backend.depth()
+    }
+
+    /// Go's `AggregateChannelE2eProcessingLatency`: `null` percentiles when no channel tracks latency.
+    fn aggregate_e2e(&self, channels: &[Arc<Channel>]) -> E2eStats {
+        let mut merged: Option<Quantile> = None;
+        for c in channels {
+            if let Some(q) = c.e2e_snapshot() {
+                merged
+                    .get_or_insert_with(|| Quantile::new(self.cfg.e2e_window))
+                    .merge(&q);
+            }
+        }
+        match merged {
+            Some(q) => E2eStats {
+                count: q.count(),
+                percentiles: Some(q.query(&self.cfg.e2e_percentiles)),
+            },
+            None => E2eStats::default(),
+        }
+    }
+
+    fn drain_backlog(&self, st: &mut State) {
+        if st.channels.is_empty() || self.is_paused() || st.backlog_is_empty() {
+            return;
+        }
+        let mut msgs: Vec<Message> = st.memory.drain(..).collect();
+        while let Some(m) = st.backend.pop() {
+            msgs.push(m);
+        }
+        fan_out(&st.channels, msgs);
+    }
+}
+
+/// Copies each message to every channel; the last channel takes the originals, so one channel means no clones.
+fn fan_out(channels: &BTreeMap<String, Arc<Channel>>, msgs: Vec<Message>) {
+    let has_deferred = msgs.iter().any(|m| !m.deferred.is_zero());
+    let last = channels.len().saturating_sub(1);
+    let mut msgs = Some(msgs);
+    for (i, channel) in channels.values().enumerate() {
+        let batch = if i == last {
+            msgs.take().unwrap_or_default()
+        } else {
+            msgs.clone().unwrap_or_default()
+        };
+        // A channel that is exiting is being deleted; its copy is dropped, as Go's pump does.
+        if has_deferred {
+            let (deferred, now): (Vec<_>, Vec<_>) =
+                batch.into_iter().partition(|m| !m.deferred.is_zero());
+            for m in deferred {
+                let delay = m.deferred;
+                channel.put_deferred(m, delay);
+            }
+            let _ = channel.put_batch(now.into_iter());
+        } else {
+            let _ = channel.put_batch(batch.into_iter());
+        }
+    }
+}
