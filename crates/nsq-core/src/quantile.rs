@@ -62,7 +62,7 @@ impl Quantile {
 
     /// Adds another estimator's samples (a topic merging its channels).
     pub(crate) fn merge(&mut self, other: &Quantile) {
-        for w in &other.windows {
+        for w in other.live() {
             for &v in &w.samples {
                 self.windows[self.current].insert(v);
             }
@@ -73,14 +73,13 @@ impl Quantile {
 
     /// Number of latencies recorded in the live windows.
     pub(crate) fn count(&self) -> u64 {
-        self.windows.iter().map(|w| w.seen).sum()
+        self.live().map(|w| w.seen).sum()
     }
 
     /// The value at each quantile `q` in (0, 1]; 0 when nothing was recorded.
     pub(crate) fn query(&self, quantiles: &[f64]) -> Vec<(f64, f64)> {
         let mut all: Vec<i64> = self
-            .windows
-            .iter()
+            .live()
             .flat_map(|w| w.samples.iter().copied())
             .collect();
         all.sort_unstable();
@@ -96,13 +95,46 @@ impl Quantile {
             .collect()
     }
 
-    fn rotate(&mut self) {
-        if self.last_move.elapsed() < self.move_every {
-            return;
+    /// Half-windows passed since the live window last moved. Go moves the windows once per half-window passed,
+    /// on every insert and every query, so a latency is reported for at most the whole window even on a channel
+    /// that has gone quiet. A zero window keeps nothing.
+    fn moves_due(&self, now: Instant) -> u128 {
+        if self.move_every.is_zero() {
+            return 2;
         }
-        self.last_move = Instant::now();
-        self.current ^= 1;
-        self.windows[self.current] = Window::default();
+        now.saturating_duration_since(self.last_move).as_nanos() / self.move_every.as_nanos()
+    }
+
+    /// The windows a query sees: both, only the current one once a move is due (the other would be cleared),
+    /// or none once two moves are due. Queries take `&self`, so they skip stale windows instead of moving them.
+    fn live(&self) -> impl Iterator<Item = &Window> {
+        let moves = self.moves_due(Instant::now());
+        let current = self.current;
+        self.windows
+            .iter()
+            .enumerate()
+            .filter(move |&(i, _)| moves == 0 || (moves == 1 && i == current))
+            .map(|(_, w)| w)
+    }
+
+    fn rotate(&mut self) {
+        let now = Instant::now();
+        match self.moves_due(now) {
+            0 => return,
+            1 => {
+                self.current ^= 1;
+                self.windows[self.current] = Window::default();
+            }
+            _ => self.windows = Default::default(),
+        }
+        // Keep the window boundaries where Go keeps them: whole half-windows after creation.
+        let behind = if self.move_every.is_zero() {
+            0
+        } else {
+            now.saturating_duration_since(self.last_move).as_nanos() % self.move_every.as_nanos()
+        };
+        let behind = Duration::from_nanos(u64::try_from(behind).unwrap_or(0));
+        self.last_move = now.checked_sub(behind).unwrap_or(now);
     }
 }
 
