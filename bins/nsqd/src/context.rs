@@ -15,8 +15,9 @@ use crate::options::{LogLevel, Options};
 
 /// A connected TCP client as the rest of the daemon sees it.
 pub trait ClientInfo: Send + Sync + std::fmt::Debug {
-    /// A `/stats` snapshot; `None` for a client that has not published anything (not a producer).
-    fn producer_stats(&self) -> Option<ClientStats>;
+    /// A `/stats` snapshot, with its publish count filtered to `topic` when that is not empty; `None` for a
+    /// client that has not published anything (not a producer).
+    fn producer_stats(&self, topic: &str) -> Option<ClientStats>;
 }
 
 /// Shared daemon state.
@@ -43,10 +44,14 @@ pub struct Context {
 }
 
 impl Context {
-    /// Producer snapshots (clients that published at least once), ordered by client id.
-    pub fn producer_stats(&self) -> Vec<ClientStats> {
+    /// Producer snapshots (clients that published at least once), ordered by client id; `topic` filters each
+    /// client's publish count as Go's `Stats(topic)` does.
+    pub fn producer_stats(&self, topic: &str) -> Vec<ClientStats> {
         let clients: Vec<_> = self.clients.lock().values().cloned().collect();
-        clients.iter().filter_map(|c| c.producer_stats()).collect()
+        clients
+            .iter()
+            .filter_map(|c| c.producer_stats(topic))
+            .collect()
     }
 
     /// Whether the daemon is shutting down (publishes answer `EXITING` / `E_PUB_FAILED`).

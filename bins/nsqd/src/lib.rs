@@ -7,7 +7,7 @@
 
 pub mod cli;
 pub mod context;
-// HTTP_MODULE_PENDING pub mod http;
+pub mod http;
 pub mod options;
 mod tcp;
 
@@ -157,8 +157,13 @@ impl Nsqd {
             clients.clone(),
             tracker.clone(),
         ));
-        let http_task: Option<tokio::task::JoinHandle<()>> = None; // HTTP_MODULE_PENDING
-        let _ = http;
+        let http_task = http.map(|l| {
+            tokio::spawn(http::serve(
+                l,
+                Arc::clone(&ctx),
+                listeners.clone().cancelled_owned(),
+            ))
+        });
         tracing::info!(tcp = %ctx.tcp_addr, http = ?ctx.http_addr, "nsqd v{} listening", NSQ_VERSION);
 
         cancel.cancelled().await;

@@ -173,10 +173,10 @@ impl Consumer for Client {
 }
 
 impl ClientInfo for Client {
-    fn producer_stats(&self) -> Option<ClientStats> {
+    fn producer_stats(&self, topic: &str) -> Option<ClientStats> {
         if self.meta.lock().pub_counts.is_empty() {
             return None;
         }
-        Some(self.snapshot(""))
+        Some(self.snapshot(topic))
     }
 }

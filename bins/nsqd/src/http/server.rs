@@ -1,0 +1,241 @@
+//! The HTTP listener: hyper's HTTP/1 server around the axum router, with Go's wire details.
+//!
+//! hyper is used directly (not `axum::serve`) for two things clients can see: header names in title case
+//! (Go's canonical `X-Nsq-Content-Type`), and Go's exact reply to a request line it cannot parse. go-nsq's
+//! tests send the TCP protocol magic to the HTTP port and expect `HTTP/1.1 400 Bad Request` with
+//! `Connection: close` and the body `400 Bad Request`; hyper's own answer differs, so the first request line of
+//! each connection is checked here before hyper sees the bytes.
+//!
+//! Shutdown is graceful: when `shutdown` resolves, the listener closes, idle connections close, and requests in
+//! progress finish (bounded by [`DRAIN_DEADLINE`]).
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::Service;
+
+use super::response::GO_BAD_REQUEST;
+use crate::context::Context;
+
+/// How long shutdown waits for requests in progress.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+/// A first request line longer than this is left to hyper to judge.
+const SNIFF_LIMIT: usize = 8 * 1024;
+/// Pause after a failed `accept` (for example when out of file descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Serves the HTTP API on `listener` until `shutdown` resolves, then stops accepting and lets requests in
+/// progress finish.
+pub async fn serve(
+    listener: TcpListener,
+    ctx: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let app = super::router(ctx);
+    let stop = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            res = listener.accept() => res,
+            () = &mut shutdown => break,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                tracker.spawn(connection(stream, app.clone(), stop.clone()));
+            }
+            Err(err) => {
+                tracing::warn!("HTTP accept failed: {err}");
+                tokio::select! {
+                    () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                    () = &mut shutdown => break,
+                }
+            }
+        }
+    }
+    drop(listener);
+    stop.cancel();
+    tracker.close();
+    if tokio::time::timeout(DRAIN_DEADLINE, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("HTTP requests did not finish within {DRAIN_DEADLINE:?}");
+    }
+}
+
+/// Serves one connection.
+async fn connection(mut stream: TcpStream, app: axum::Router, stop: CancellationToken) {
+    let sniffed = tokio::select! {
+        res = sniff_request_line(&mut stream) => res,
+        () = stop.cancelled() => return,
+    };
+    let prefix = match sniffed {
+        Ok(Sniffed::Http(prefix)) => prefix,
+        Ok(Sniffed::Malformed) => {
+            let _ = stream.write_all(GO_BAD_REQUEST).await;
+            let _ = stream.shutdown().await;
+            return;
+        }
+        Ok(Sniffed::Closed) | Err(_) => return,
+    };
+    let io = TokioIo::new(Prefixed {
+        prefix,
+        inner: stream,
+    });
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let mut app = app.clone();
+        async move {
+            std::future::poll_fn(|cx| Service::<Request<Incoming>>::poll_ready(&mut app, cx))
+                .await?;
+            app.call(req).await
+        }
+    });
+    let conn = http1::Builder::new()
+        .title_case_headers(true)
+        .serve_connection(io, service);
+    tokio::pin!(conn);
+    let res = tokio::select! {
+        res = conn.as_mut() => res,
+        () = stop.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.as_mut().await
+        }
+    };
+    if let Err(err) = res {
+        tracing::debug!("HTTP connection ended with an error: {err}");
+    }
+}
+
+/// What the first bytes of a connection turned out to be.
+enum Sniffed {
+    /// Looks like HTTP (or is too long to judge); hand these bytes to hyper first.
+    Http(BytesMut),
+    /// A first line Go's server rejects with its plain `400 Bad Request`.
+    Malformed,
+    /// The client closed before sending a whole line.
+    Closed,
+}
+
+/// Reads until the first `\n` (or [`SNIFF_LIMIT`] bytes) and judges the request line as Go's
+/// `parseRequestLine` would.
+async fn sniff_request_line(stream: &mut TcpStream) -> io::Result<Sniffed> {
+    let mut buf = BytesMut::with_capacity(1024);
+    loop {
+        if let Some(end) = buf.iter().position(|&b| b == b'\n') {
+            return Ok(if is_go_request_line(&buf[..end]) {
+                Sniffed::Http(buf)
+            } else {
+                Sniffed::Malformed
+            });
+        }
+        if buf.len() >= SNIFF_LIMIT {
+            return Ok(Sniffed::Http(buf));
+        }
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Ok(Sniffed::Closed);
+        }
+    }
+}
+
+/// `METHOD SP URI SP HTTP/d.d`, split at the first two spaces as Go does: a token method, a non-empty target
+/// and a well-formed version. Anything else is answered with Go's 400.
+fn is_go_request_line(line: &[u8]) -> bool {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut parts = line.splitn(3, |&b| b == b' ');
+    let (Some(method), Some(uri), Some(proto)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+    let version_ok = proto.len() == 8
+        && proto.starts_with(b"HTTP/")
+        && proto[5].is_ascii_digit()
+        && proto[6] == b'.'
+        && proto[7].is_ascii_digit();
+    !method.is_empty() && method.iter().all(token) && !uri.is_empty() && version_ok
+}
+
+/// A stream whose first bytes were already read: they are replayed before the rest.
+#[derive(Debug)]
+struct Prefixed {
+    prefix: BytesMut,
+    inner: TcpStream,
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.prefix.is_empty() {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix[..n]);
+            this.prefix.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_lines_are_judged_like_go() {
+        assert!(is_go_request_line(b"GET /ping HTTP/1.1\r"));
+        assert!(is_go_request_line(b"POST /pub?topic=a HTTP/1.0"));
+        // The golden http_port_receives_tcp_magic exchange: the nsqd TCP magic and IDENTIFY.
+        assert!(!is_go_request_line(b"  V2IDENTIFY"));
+        assert!(!is_go_request_line(b""));
+        assert!(!is_go_request_line(b"GET /ping"));
+        assert!(!is_go_request_line(b"GET /a b HTTP/1.1"));
+        assert!(!is_go_request_line(b"G(T /ping HTTP/1.1"));
+        assert!(!is_go_request_line(b"GET  HTTP/1.1"));
+    }
+}
