@@ -108,6 +108,12 @@ pub(crate) async fn handle(
         Endpoint::ChannelPause => with_channel(ctx, req, |c| c.pause()),
         Endpoint::ChannelUnpause => with_channel(ctx, req, |c| c.unpause()),
         Endpoint::Config => config(ctx, req).await,
+        Endpoint::SetBlockRate => set_block_rate(req),
+        // Go frees memory, then its PlainText decorator fails on the nil result and answers 500.
+        Endpoint::FreeMemory => Ok(v1_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+        )),
     };
     result.unwrap_or_else(ApiError::into_response)
 }
@@ -364,6 +370,33 @@ fn topic_create(ctx: &Context, req: &ApiRequest) -> ApiResult {
     let name = topic_to_publish(&query)?;
     ctx.topics.get_topic(name);
     Ok(v1_empty())
+}
+
+/// `PUT /debug/setblockrate?rate=<n>`: Go validates the rate with `strconv.Atoi`, then (there being no block
+/// profiler here to configure) answers 500 exactly as Go's decorator does for its nil result.
+fn set_block_rate(req: &ApiRequest) -> ApiResult {
+    let query = req.query()?;
+    let rate = query.get("rate").unwrap_or("");
+    let digits = rate.strip_prefix(['+', '-']).unwrap_or(rate);
+    if digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || rate.parse::<i64>().is_err()
+    {
+        let why = if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            "invalid syntax"
+        } else {
+            "value out of range"
+        };
+        let body = format!(
+            "invalid block rate : strconv.Atoi: parsing {}: {why}",
+            nsq_protocol::go_quote(rate.as_bytes())
+        );
+        return Ok(plain_text(StatusCode::BAD_REQUEST, body));
+    }
+    Ok(v1_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL_ERROR",
+    ))
 }
 
 /// `POST /topic/delete?topic=<t>`: the name is not validated, an unknown (or invalid) one is a 404.

@@ -6,7 +6,8 @@
 //! a linear walk over it instead of httprouter's radix tree; [`resolve`] is a pure function so the rules can be
 //! tested without a server.
 //!
-//! Go's pprof and debug routes are deliberately absent: those paths answer as any unknown path does.
+//! Go's pprof routes are deliberately absent: those paths answer as any unknown path does. The two Go debug
+//! actions that are not pprof (`/debug/setblockrate`, `/debug/freememory`) are routed and answer as Go does.
 
 use hyper::{Method, StatusCode};
 
@@ -29,6 +30,8 @@ pub(crate) enum Endpoint {
     ChannelPause,
     ChannelUnpause,
     Config,
+    SetBlockRate,
+    FreeMemory,
 }
 
 /// The route table: method, pattern (`:name` is one non-empty segment), endpoint.
@@ -50,6 +53,8 @@ const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("POST", "/channel/unpause", Endpoint::ChannelUnpause),
     ("GET", "/config/:opt", Endpoint::Config),
     ("PUT", "/config/:opt", Endpoint::Config),
+    ("PUT", "/debug/setblockrate", Endpoint::SetBlockRate),
+    ("POST", "/debug/freememory", Endpoint::FreeMemory),
 ];
 
 /// What the router decided for a request.
@@ -370,11 +375,17 @@ mod tests {
         );
         assert_eq!(
             resolve(&Method::POST, "/debug/freememory", None),
-            Resolved::NotFound
+            handle(Endpoint::FreeMemory)
+        );
+        assert_eq!(
+            resolve(&Method::GET, "/debug/freememory", None),
+            Resolved::MethodNotAllowed {
+                allow: "OPTIONS, POST".to_owned()
+            }
         );
         assert_eq!(
             resolve(&Method::PUT, "/debug/setblockrate", Some("rate=0")),
-            Resolved::NotFound
+            handle(Endpoint::SetBlockRate)
         );
     }
 

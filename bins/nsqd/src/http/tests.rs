@@ -287,20 +287,46 @@ async fn golden_main_exchanges_replay_exactly() {
 }
 
 #[tokio::test]
-async fn debug_endpoints_answer_like_unknown_paths() {
+async fn pprof_endpoints_answer_like_unknown_paths() {
     let ctx = context(main_options(), MAIN_START);
     for (method, target) in [
         (Method::GET, "/debug/pprof"),
         (Method::GET, "/debug/pprof/"),
         (Method::GET, "/debug/pprof/heap"),
         (Method::POST, "/debug/pprof/symbol"),
-        (Method::PUT, "/debug/setblockrate?rate=0"),
-        (Method::POST, "/debug/freememory"),
-        (Method::GET, "/debug/freememory"),
     ] {
         let a = call(&ctx, method, target, Bytes::new()).await;
         assert_error(&a, StatusCode::NOT_FOUND, "NOT_FOUND");
     }
+}
+
+#[tokio::test]
+async fn debug_actions_answer_as_go() {
+    let ctx = context(main_options(), MAIN_START);
+    let a = call(
+        &ctx,
+        Method::PUT,
+        "/debug/setblockrate?rate=0",
+        Bytes::new(),
+    )
+    .await;
+    assert_error(&a, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR");
+    let a = call(&ctx, Method::POST, "/debug/freememory", Bytes::new()).await;
+    assert_error(&a, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR");
+    let a = call(&ctx, Method::GET, "/debug/freememory", Bytes::new()).await;
+    assert_error(&a, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED");
+    let a = call(
+        &ctx,
+        Method::PUT,
+        "/debug/setblockrate?rate=abc",
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        &a.body[..],
+        &b"invalid block rate : strconv.Atoi: parsing \"abc\": invalid syntax"[..]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------
