@@ -9,9 +9,6 @@ use nsq_core::stats::{ClientStats, E2eStats};
 use super::gofmt::{duration_string, nanos_to_human, rfc3339_utc};
 use super::stats::{pub_count, Snapshot};
 
-/// What follows the version in the first line; Go prints its toolchain there (`built w/go1.19.8`).
-const BUILT_WITH: &str = "rust";
-
 /// Renders the snapshot as Go's text format.
 pub(crate) fn render(snap: &Snapshot) -> String {
     let mut w = String::with_capacity(1024);
@@ -19,7 +16,9 @@ pub(crate) fn render(snap: &Snapshot) -> String {
         .now_ns
         .saturating_sub(snap.start_time.saturating_mul(1_000_000_000));
     // Writing to a String cannot fail.
-    let _ = writeln!(w, "nsqd v{} (built w/{BUILT_WITH})", crate::NSQ_VERSION);
+    // Go prints `version.String("nsqd")` here, the same line as `--version`; ours names our build instead of
+    // Go's toolchain (a deliberate difference, listed in docs/compatibility.md).
+    let _ = writeln!(w, "{}", crate::cli::version_line());
     let _ = writeln!(w, "start_time {}", rfc3339_utc(snap.start_time));
     let _ = writeln!(w, "uptime {}", duration_string(uptime));
     w.push_str("\nHealth: OK\n");

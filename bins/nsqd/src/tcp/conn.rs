@@ -72,6 +72,7 @@ impl Settings {
             output_buffer_timeout: self.output_buffer_timeout,
             msg_timeout: self.msg_timeout,
             sample_rate: self.sample_rate,
+            since: tokio::time::Instant::now(),
         }
     }
 }

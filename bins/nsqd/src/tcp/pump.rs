@@ -36,6 +36,10 @@ pub(crate) struct PumpSettings {
     pub(crate) output_buffer_timeout: Duration,
     pub(crate) msg_timeout: Duration,
     pub(crate) sample_rate: i32,
+    /// When these settings took effect; heartbeats are counted from here. The reader starts its read deadline
+    /// after this instant, so a heartbeat due at the same moment as the deadline is always written first, as in
+    /// Go (where the pump's ticker also starts before the reader's next deadline).
+    pub(crate) since: Instant,
 }
 
 /// What the reader hands the pump, in order.
@@ -57,11 +61,11 @@ struct Pump {
     write_timeout: Option<Duration>,
 }
 
-fn ticker(period: Duration) -> Option<Interval> {
+fn ticker(since: Instant, period: Duration) -> Option<Interval> {
     if period.is_zero() {
         return None;
     }
-    let mut t = interval_at(Instant::now() + period, period);
+    let mut t = interval_at(since + period, period);
     t.set_missed_tick_behavior(MissedTickBehavior::Skip);
     Some(t)
 }
@@ -91,8 +95,8 @@ pub(crate) async fn message_pump(
     };
     pump.write_timeout =
         (!settings.heartbeat_interval.is_zero()).then_some(settings.heartbeat_interval);
-    let mut heartbeat = ticker(settings.heartbeat_interval);
-    let mut flusher = ticker(settings.output_buffer_timeout);
+    let mut heartbeat = ticker(settings.since, settings.heartbeat_interval);
+    let mut flusher = ticker(settings.since, settings.output_buffer_timeout);
     let mut channel: Option<Arc<Channel>> = None;
     let mut identified = false;
     let mut flushed = true;
@@ -124,6 +128,12 @@ pub(crate) async fn message_pump(
             tokio::select! {
                 biased;
                 () = pump.client.cancel.cancelled() => break,
+                // Before the reply queue: a heartbeat due when the reader gives up is still written, as in Go.
+                () = tick(&mut heartbeat) => {
+                    encode_frame(&mut pump.out, FrameType::Response, HEARTBEAT);
+                    pump.flush().await?;
+                    flushed = true;
+                }
                 msg = rx.recv() => {
                     let Some(msg) = msg else { break };
                     let mut next = Some(msg);
@@ -138,8 +148,8 @@ pub(crate) async fn message_pump(
                                 identified = true;
                                 pump.settings = s;
                                 pump.write_timeout = (!s.heartbeat_interval.is_zero()).then_some(s.heartbeat_interval);
-                                heartbeat = ticker(s.heartbeat_interval);
-                                flusher = ticker(s.output_buffer_timeout);
+                                heartbeat = ticker(s.since, s.heartbeat_interval);
+                                flusher = ticker(s.since, s.output_buffer_timeout);
                                 pump.client.sample_rate.store(s.sample_rate, Ordering::Relaxed);
                             }
                             Outbound::Identify(_) => {}
@@ -151,11 +161,6 @@ pub(crate) async fn message_pump(
                         pump.flush().await?;
                         flushed = true;
                     }
-                }
-                () = tick(&mut heartbeat) => {
-                    encode_frame(&mut pump.out, FrameType::Response, HEARTBEAT);
-                    pump.flush().await?;
-                    flushed = true;
                 }
                 () = tick(&mut flusher), if !flushed => {
                     pump.flush().await?;
