@@ -35,7 +35,11 @@ impl BackendQueue for MemoryBackend {
         self.queue.push_back(msg);
     }
     fn pop(&mut self) -> Option<Message> {
-        self.queue.pop_front()
+        let msg = self.queue.pop_front();
+        if self.queue.is_empty() && self.queue.capacity() > crate::channel::SHRINK_ABOVE {
+            self.queue = VecDeque::new();
+        }
+        msg
     }
     fn depth(&self) -> i64 {
         i64::try_from(self.queue.len()).unwrap_or(i64::MAX)

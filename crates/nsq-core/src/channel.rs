@@ -32,6 +32,9 @@ use crate::scan::QueueScan;
 use crate::stats::{ChannelStats, E2eStats};
 use nsq_protocol::MessageId;
 
+/// Queue capacity (in messages) above which an emptied queue releases its buffer.
+pub(crate) const SHRINK_ABOVE: usize = 64 * 1024;
+
 #[derive(Debug)]
 struct State {
     memory: VecDeque<Message>,
@@ -203,6 +206,10 @@ impl Channel {
             taken += 1;
         }
         st.global_msg_count += from_memory;
+        if st.memory.is_empty() && st.memory.capacity() > SHRINK_ABOVE {
+            // A drained backlog gives its memory back instead of keeping its high-water capacity.
+            st.memory = VecDeque::new();
+        }
         if taken > 0 {
             self.reschedule(&mut st);
         }

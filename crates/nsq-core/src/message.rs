@@ -19,8 +19,10 @@ pub struct Message {
     pub timestamp: i64,
     /// Delivery attempts so far; incremented each time the message is handed to a consumer.
     pub attempts: u16,
-    /// DPUB delay; only meaningful while the message waits at the topic before fan-out.
-    pub deferred: Duration,
+    /// DPUB delay in milliseconds; only meaningful while the message waits at the topic before fan-out.
+    /// Milliseconds in a `u32` (49 days) cover any `--max-req-timeout` and keep the struct small: a backlog
+    /// holds millions of these.
+    pub deferred_ms: u32,
 }
 
 impl Message {
@@ -31,8 +33,13 @@ impl Message {
             body,
             timestamp: now_ns(),
             attempts: 0,
-            deferred: Duration::ZERO,
+            deferred_ms: 0,
         }
+    }
+
+    /// The DPUB delay.
+    pub fn deferred(&self) -> Duration {
+        Duration::from_millis(u64::from(self.deferred_ms))
     }
 }
 

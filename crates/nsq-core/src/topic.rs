@@ -24,6 +24,9 @@ use crate::quantile::Quantile;
 use crate::scan::QueueScan;
 use crate::stats::{E2eStats, TopicStats};
 
+/// Messages moved from the topic backlog to the channels per step.
+const DRAIN_CHUNK: usize = 4096;
+
 #[derive(Debug)]
 struct State {
     channels: BTreeMap<String, Arc<Channel>>,
@@ -116,12 +119,13 @@ impl Topic {
         }
         let mut st = self.state.lock();
         let mut bytes = 0u64;
+        let defer_ms = u32::try_from(defer.as_millis()).unwrap_or(u32::MAX);
         let msgs: Vec<Message> = bodies
             .into_iter()
             .map(|body| {
                 bytes += body.len() as u64;
                 let mut m = Message::new(st.guid.next_id(), body);
-                m.deferred = defer;
+                m.deferred_ms = defer_ms;
                 m
             })
             .collect();
@@ -273,21 +277,32 @@ impl Topic {
         }
     }
 
+    /// Moves the backlog to the channels in chunks, so the hand-off never holds two copies of a large backlog,
+    /// then releases the emptied queue's memory.
     fn drain_backlog(&self, st: &mut State) {
         if st.channels.is_empty() || self.is_paused() || st.backlog_is_empty() {
             return;
         }
-        let mut msgs: Vec<Message> = st.memory.drain(..).collect();
-        while let Some(m) = st.backend.pop() {
-            msgs.push(m);
+        loop {
+            let mut chunk = Vec::with_capacity(DRAIN_CHUNK);
+            while chunk.len() < DRAIN_CHUNK {
+                match st.memory.pop_front().or_else(|| st.backend.pop()) {
+                    Some(m) => chunk.push(m),
+                    None => break,
+                }
+            }
+            if chunk.is_empty() {
+                break;
+            }
+            fan_out(&st.channels, chunk);
         }
-        fan_out(&st.channels, msgs);
+        st.memory = VecDeque::new();
     }
 }
 
 /// Copies each message to every channel; the last channel takes the originals, so one channel means no clones.
 fn fan_out(channels: &BTreeMap<String, Arc<Channel>>, msgs: Vec<Message>) {
-    let has_deferred = msgs.iter().any(|m| !m.deferred.is_zero());
+    let has_deferred = msgs.iter().any(|m| m.deferred_ms != 0);
     let last = channels.len().saturating_sub(1);
     let mut msgs = Some(msgs);
     for (i, channel) in channels.values().enumerate() {
@@ -299,9 +314,9 @@ fn fan_out(channels: &BTreeMap<String, Arc<Channel>>, msgs: Vec<Message>) {
         // A channel that is exiting is being deleted; its copy is dropped, as Go's pump does.
         if has_deferred {
             let (deferred, now): (Vec<_>, Vec<_>) =
-                batch.into_iter().partition(|m| !m.deferred.is_zero());
+                batch.into_iter().partition(|m| m.deferred_ms != 0);
             for m in deferred {
-                let delay = m.deferred;
+                let delay = m.deferred();
                 channel.put_deferred(m, delay);
             }
             let _ = channel.put_batch(now.into_iter());
