@@ -39,7 +39,12 @@ impl GuidFactory {
 
     /// The next id as a raw 64-bit value.
     pub fn next_guid(&mut self) -> u64 {
-        let ts = now_ns() >> 20;
+        self.next_guid_at(now_ns())
+    }
+
+    /// The next id for a message published at `now_ns` (one clock read serves a whole MPUB batch).
+    pub fn next_guid_at(&mut self, now_ns: i64) -> u64 {
+        let ts = now_ns >> 20;
         if ts > self.last_ts {
             self.last_ts = ts;
             self.sequence = 0;
@@ -57,6 +62,11 @@ impl GuidFactory {
     /// The next id in its wire form.
     pub fn next_id(&mut self) -> MessageId {
         MessageId::from_guid(self.next_guid())
+    }
+
+    /// The next id in its wire form, for a message published at `now_ns`.
+    pub fn next_id_at(&mut self, now_ns: i64) -> MessageId {
+        MessageId::from_guid(self.next_guid_at(now_ns))
     }
 }
 

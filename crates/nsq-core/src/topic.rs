@@ -19,7 +19,7 @@ use crate::channel::{mem_capacity, Channel};
 use crate::config::CoreConfig;
 use crate::error::Error;
 use crate::guid::GuidFactory;
-use crate::message::Message;
+use crate::message::{now_ns, Message};
 use crate::quantile::Quantile;
 use crate::scan::QueueScan;
 use crate::stats::{E2eStats, TopicStats};
@@ -120,13 +120,19 @@ impl Topic {
         let mut st = self.state.lock();
         let mut bytes = 0u64;
         let defer_ms = u32::try_from(defer.as_millis()).unwrap_or(u32::MAX);
+        // One clock read per batch: every message of an MPUB shares its publish time.
+        let now = now_ns();
         let msgs: Vec<Message> = bodies
             .into_iter()
             .map(|body| {
                 bytes += body.len() as u64;
-                let mut m = Message::new(st.guid.next_id(), body);
-                m.deferred_ms = defer_ms;
-                m
+                Message {
+                    id: st.guid.next_id_at(now),
+                    body,
+                    timestamp: now,
+                    attempts: 0,
+                    deferred_ms: defer_ms,
+                }
             })
             .collect();
         self.message_count
