@@ -49,6 +49,15 @@ impl BackendQueue for MemoryBackend {
     }
 }
 
+/// The backend a topic or channel named with (`ephemeral`) or without the `#ephemeral` suffix starts with.
+pub(crate) fn backend_for(ephemeral: bool) -> Box<dyn BackendQueue> {
+    if ephemeral {
+        Box::new(DummyBackend)
+    } else {
+        Box::new(MemoryBackend::default())
+    }
+}
+
 /// Ephemeral overflow: dropped on the floor, as Go does.
 #[derive(Debug, Default)]
 pub struct DummyBackend;

@@ -20,7 +20,7 @@ use rand::Rng;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::backend::{BackendQueue, DummyBackend, MemoryBackend};
+use crate::backend::{backend_for, BackendQueue};
 use crate::config::CoreConfig;
 use crate::consumer::Consumer;
 use crate::deferred::DeferredQueue;
@@ -75,11 +75,7 @@ impl Channel {
         scan: Arc<QueueScan>,
     ) -> Arc<Self> {
         let ephemeral = nsq_protocol::is_ephemeral(name);
-        let backend: Box<dyn BackendQueue> = if ephemeral {
-            Box::new(DummyBackend)
-        } else {
-            Box::new(MemoryBackend::default())
-        };
+        let backend = backend_for(ephemeral);
         let e2e = (!cfg.e2e_percentiles.is_empty()).then(|| Quantile::new(cfg.e2e_window));
         Arc::new_cyclic(|me| Self {
             topic_name: topic_name.to_owned(),

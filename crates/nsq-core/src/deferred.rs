@@ -10,33 +10,35 @@ use tokio::time::Instant;
 
 use crate::message::Message;
 
+/// A heap entry ordered by due time, ties broken by insertion order. Wrapped in `Reverse` it makes a min-heap;
+/// the deferred queue and the queue scanner both use it.
 #[derive(Debug)]
-struct Entry {
-    due: Instant,
-    seq: u64,
-    msg: Message,
+pub(crate) struct Timed<T> {
+    pub(crate) when: Instant,
+    pub(crate) seq: u64,
+    pub(crate) item: T,
 }
 
-impl PartialEq for Entry {
+impl<T> PartialEq for Timed<T> {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
     }
 }
-impl Eq for Entry {}
-impl PartialOrd for Entry {
+impl<T> Eq for Timed<T> {}
+impl<T> PartialOrd for Timed<T> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Entry {
+impl<T> Ord for Timed<T> {
     fn cmp(&self, other: &Self) -> Ordering {
-        (self.due, self.seq).cmp(&(other.due, other.seq))
+        (self.when, self.seq).cmp(&(other.when, other.seq))
     }
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct DeferredQueue {
-    heap: BinaryHeap<Reverse<Entry>>,
+    heap: BinaryHeap<Reverse<Timed<Message>>>,
     seq: u64,
 }
 
@@ -47,25 +49,25 @@ impl DeferredQueue {
 
     pub(crate) fn push(&mut self, msg: Message, due: Instant) {
         self.seq += 1;
-        self.heap.push(Reverse(Entry {
-            due,
+        self.heap.push(Reverse(Timed {
+            when: due,
             seq: self.seq,
-            msg,
+            item: msg,
         }));
     }
 
     pub(crate) fn next_due(&self) -> Option<Instant> {
-        self.heap.peek().map(|e| e.0.due)
+        self.heap.peek().map(|e| e.0.when)
     }
 
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Message> {
-        if self.heap.peek()?.0.due > now {
+        if self.heap.peek()?.0.when > now {
             return None;
         }
-        self.heap.pop().map(|e| e.0.msg)
+        self.heap.pop().map(|e| e.0.item)
     }
 
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = Message> + '_ {
-        self.heap.drain().map(|e| e.0.msg)
+        self.heap.drain().map(|e| e.0.item)
     }
 }

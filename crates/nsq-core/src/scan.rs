@@ -8,7 +8,7 @@
 //! A channel registers only when its earliest deadline moves earlier than the one it already registered, so the
 //! heap holds about one entry per channel with pending deadlines. Superseded entries fire harmlessly.
 
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::{Arc, Weak};
 
@@ -17,34 +17,11 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::channel::Channel;
-
-#[derive(Debug)]
-struct Entry {
-    when: Instant,
-    seq: u64,
-    channel: Weak<Channel>,
-}
-
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Entry {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.when, self.seq).cmp(&(other.when, other.seq))
-    }
-}
+use crate::deferred::Timed;
 
 #[derive(Debug, Default)]
 struct Heap {
-    entries: BinaryHeap<Reverse<Entry>>,
+    entries: BinaryHeap<Reverse<Timed<Weak<Channel>>>>,
     seq: u64,
 }
 
@@ -67,7 +44,11 @@ impl QueueScan {
         let earliest = heap.entries.peek().map(|e| e.0.when);
         heap.seq += 1;
         let seq = heap.seq;
-        heap.entries.push(Reverse(Entry { when, seq, channel }));
+        heap.entries.push(Reverse(Timed {
+            when,
+            seq,
+            item: channel,
+        }));
         drop(heap);
         if earliest.is_none_or(|e| when < e) {
             self.wake.notify_one();
@@ -89,7 +70,7 @@ impl QueueScan {
                 let mut heap = self.heap.lock();
                 while heap.entries.peek().is_some_and(|e| e.0.when <= now) {
                     if let Some(Reverse(e)) = heap.entries.pop() {
-                        due.push(e.channel);
+                        due.push(e.item);
                     }
                 }
                 heap.entries.peek().map(|e| e.0.when)

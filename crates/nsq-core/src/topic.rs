@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use crate::backend::{BackendQueue, DummyBackend, MemoryBackend};
+use crate::backend::{backend_for, BackendQueue};
 use crate::channel::{mem_capacity, Channel};
 use crate::config::CoreConfig;
 use crate::error::Error;
@@ -59,11 +59,7 @@ pub struct Topic {
 impl Topic {
     pub(crate) fn new(name: &str, cfg: Arc<CoreConfig>, scan: Arc<QueueScan>) -> Arc<Self> {
         let ephemeral = nsq_protocol::is_ephemeral(name);
-        let backend: Box<dyn BackendQueue> = if ephemeral {
-            Box::new(DummyBackend)
-        } else {
-            Box::new(MemoryBackend::default())
-        };
+        let backend = backend_for(ephemeral);
         Arc::new(Self {
             name: name.to_owned(),
             ephemeral,
