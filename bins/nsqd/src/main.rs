@@ -23,6 +23,13 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&opts);
+    if let Some(reason) = opts.unsupported_reason() {
+        eprintln!("[nsqd] FATAL: {reason}");
+        return ExitCode::from(1);
+    }
+    if opts.verbose {
+        tracing::warn!("--verbose is deprecated and has no effect; use --log-level=debug");
+    }
     match run(opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

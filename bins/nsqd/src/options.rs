@@ -90,7 +90,7 @@ pub struct Options {
     pub max_deflate_level: i64,
     /// Whether clients may negotiate snappy compression.
     pub snappy: bool,
-    /// Go's TLS requirement level: 0 not required, 1 required except HTTP, 2 required.
+    /// Go's TLS requirement level: `TLS_NOT_REQUIRED`, `TLS_REQUIRED_EXCEPT_HTTP` or `TLS_REQUIRED`.
     pub tls_required: i64,
     /// The lowest TLS version accepted, as the TLS wire number (0x0301 is TLS 1.0).
     pub tls_min_version: u16,
@@ -126,7 +126,24 @@ pub struct Options {
     pub topology_zone: String,
     /// Experimental features switched on by name.
     pub enable_experiment: Vec<String>,
+    /// The `--config` file path; empty when none was given. Config files are not read yet, so a non-empty
+    /// path makes `unsupported_reason` refuse to start. Go does not expose it under `/config`.
+    pub config_file: String,
+    /// `--verbose` was given. Go kept the flag for old command lines and gives it no effect (`--log-level`
+    /// replaced it); so do we, but `main` can warn that it does nothing. Not a Go config name.
+    pub verbose: bool,
+    /// `--worker-id` was given. Go kept it as a boolean that does nothing (`--node-id` replaced it); so do we.
+    /// Not a Go config name.
+    pub worker_id: bool,
 }
+
+/// `tls_required` value: TLS is optional (Go's `TLSNotRequired`).
+pub const TLS_NOT_REQUIRED: i64 = 0;
+/// `tls_required` value: TCP clients must upgrade to TLS; plain HTTP stays open (Go's `TLSRequiredExceptHTTP`,
+/// `--tls-required=tcp-https`).
+pub const TLS_REQUIRED_EXCEPT_HTTP: i64 = 1;
+/// `tls_required` value: TLS everywhere; plain HTTP answers 403 `TLS_REQUIRED` (Go's `TLSRequired`).
+pub const TLS_REQUIRED: i64 = 2;
 
 impl Default for Options {
     fn default() -> Self {
@@ -189,6 +206,9 @@ impl Default for Options {
             topology_region: String::new(),
             topology_zone: String::new(),
             enable_experiment: Vec::new(),
+            config_file: String::new(),
+            verbose: false,
+            worker_id: false,
         }
     }
 }
@@ -309,6 +329,60 @@ impl Options {
             _ => return None,
         };
         Some(value)
+    }
+
+    /// Why these options ask for something this build cannot do yet, or `None` when it can run them.
+    ///
+    /// Some of Go's flags turn on features that are not built yet. Where running without the feature would
+    /// quietly weaken security or ignore configuration the operator wrote, `main` refuses to start with this
+    /// message instead:
+    /// - `--tls-required` other than `false`, and `--tls-client-auth-policy` (which implies it): clients
+    ///   would be served in plain text although the operator demanded TLS;
+    /// - `--auth-http-address`: every client would be let in although the operator asked for authorization;
+    /// - `--config`: the settings in the file would be ignored.
+    ///
+    /// These flags are accepted and stored but not acted on yet, because running without them loses nothing
+    /// the operator asked to keep and opens nothing they asked to close:
+    /// - `--tls-cert`, `--tls-key`, `--tls-root-ca-file`, `--tls-min-version`, `--https-address`: TLS is
+    ///   simply not offered (IDENTIFY answers `tls_v1: false`) and no HTTPS listener is opened;
+    /// - `--deflate`, `--snappy`, `--max-deflate-level`: compression is not offered;
+    /// - `--lookupd-tcp-address`, `--broadcast-*`: there is no nsqlookupd registration yet;
+    /// - `--statsd-*`: no metrics are sent;
+    /// - `--auth-http-request-method`, `--http-client-*-timeout`: only used by auth;
+    /// - `--topology-region`, `--topology-zone`, `--enable-experiment`: reported, but delivery does not prefer
+    ///   local consumers;
+    /// - `--data-path`, `--max-bytes-per-file`, `--sync-every`, `--sync-timeout`: there is no disk queue yet;
+    /// - `--queue-scan-worker-pool-max`, `--queue-scan-selection-count`: timeouts use timers, not a scanner;
+    /// - `--log-prefix`: log lines carry their own prefix;
+    /// - `--verbose`, `--worker-id`: deprecated in Go, where they do nothing either.
+    pub fn unsupported_reason(&self) -> Option<String> {
+        let mut reasons = Vec::new();
+        if !self.tls_client_auth_policy.is_empty() {
+            reasons.push(format!(
+                "--tls-client-auth-policy={} needs TLS, which this build does not support yet",
+                self.tls_client_auth_policy
+            ));
+        } else if self.tls_required != TLS_NOT_REQUIRED {
+            reasons.push(
+                "--tls-required needs TLS, which this build does not support yet; \
+                 use --tls-required=false (the default)"
+                    .to_owned(),
+            );
+        }
+        if !self.auth_http_addresses.is_empty() {
+            reasons.push(
+                "--auth-http-address needs AUTH support, which this build does not have yet"
+                    .to_owned(),
+            );
+        }
+        if !self.config_file.is_empty() {
+            reasons.push(format!(
+                "--config={} cannot be used: this build does not read config files yet; \
+                 give the settings as flags",
+                self.config_file
+            ));
+        }
+        (!reasons.is_empty()).then(|| reasons.join("; "))
     }
 
     /// The statsd prefix with `%s` replaced by this node's host key and a trailing `.` ensured, as Go's nsqd
@@ -597,6 +671,76 @@ mod tests {
             "lookupd_tcp_address",
         ] {
             assert_eq!(opts.config_value(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn flags_without_a_go_options_field_are_not_config_names() {
+        // Go's --config, --verbose and --worker-id are flags only; its Options struct has no field for them.
+        let opts = Options {
+            config_file: "x.cfg".to_owned(),
+            verbose: true,
+            worker_id: true,
+            ..Options::default()
+        };
+        for name in ["config", "config_file", "verbose", "worker_id"] {
+            assert_eq!(opts.config_value(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn unsupported_reason_names_each_missing_feature() {
+        assert_eq!(Options::default().unsupported_reason(), None);
+        let accepted = Options {
+            tls_cert: "c.pem".to_owned(),
+            tls_key: "c.key".to_owned(),
+            tls_min_version: 0x0304,
+            nsqlookupd_tcp_addresses: vec!["a:4160".to_owned()],
+            statsd_address: "b:8125".to_owned(),
+            verbose: true,
+            ..Options::default()
+        };
+        assert_eq!(accepted.unsupported_reason(), None);
+        for (opts, needle) in [
+            (
+                Options {
+                    tls_required: TLS_REQUIRED,
+                    ..Options::default()
+                },
+                "--tls-required",
+            ),
+            (
+                Options {
+                    tls_required: TLS_REQUIRED_EXCEPT_HTTP,
+                    ..Options::default()
+                },
+                "--tls-required",
+            ),
+            (
+                Options {
+                    tls_client_auth_policy: "require-verify".to_owned(),
+                    tls_required: TLS_REQUIRED,
+                    ..Options::default()
+                },
+                "--tls-client-auth-policy=require-verify",
+            ),
+            (
+                Options {
+                    auth_http_addresses: vec!["a:4181".to_owned()],
+                    ..Options::default()
+                },
+                "--auth-http-address",
+            ),
+            (
+                Options {
+                    config_file: "/etc/nsqd.cfg".to_owned(),
+                    ..Options::default()
+                },
+                "--config=/etc/nsqd.cfg",
+            ),
+        ] {
+            let reason = opts.unsupported_reason().unwrap();
+            assert!(reason.contains(needle), "{reason}");
         }
     }
 

@@ -34,9 +34,6 @@ use crate::context::Context;
 use request::BodyReader;
 use router::Resolved;
 
-/// Go's `TLSRequired` level of `--tls-required`: then plain HTTP is refused.
-const TLS_REQUIRED: i64 = 2;
-
 /// The HTTP API as an axum `Router` (for `serve`, and for tests with `oneshot`).
 pub fn router(ctx: Arc<Context>) -> axum::Router {
     axum::Router::new().fallback(dispatch).with_state(ctx)
@@ -58,7 +55,7 @@ async fn dispatch(State(ctx): State<Arc<Context>>, req: Request) -> Response {
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     let body = BodyReader::new(body, declared, has_body, expect_continue);
 
-    let (mut res, mut body) = if ctx.opts.tls_required == TLS_REQUIRED {
+    let (mut res, mut body) = if ctx.opts.tls_required == crate::options::TLS_REQUIRED {
         (
             response::tls_required(api::port_of(&ctx.opts.https_address)),
             body,
