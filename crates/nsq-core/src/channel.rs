@@ -160,9 +160,8 @@ impl Channel {
         self.reschedule(&mut st);
     }
 
-    /// Hands up to `max` messages to consumer `client_id`, recording them in flight with `msg_timeout`.
-    /// Messages skipped by sampling (`sample_rate` in 1..=99) are dropped for this channel, as in Go.
-    /// Returns how many were appended to `out`.
+    /// Hands up to `max` messages to consumer `client_id`, recording them in flight with `msg_timeout`, and
+    /// appends copies to `out`. See [`Channel::take_with`], which the message pump uses to avoid the copies.
     pub fn take(
         &self,
         client_id: u64,
@@ -170,6 +169,26 @@ impl Channel {
         msg_timeout: Duration,
         sample_rate: i32,
         out: &mut Vec<Message>,
+    ) -> usize {
+        self.take_with(client_id, max, msg_timeout, sample_rate, |m| {
+            out.push(m.clone());
+            true
+        })
+    }
+
+    /// Hands up to `max` messages to consumer `client_id`, recording them in flight with `msg_timeout`, and
+    /// shows each delivered message (attempts already incremented) to `deliver` while the channel is locked,
+    /// so the caller can encode it straight into its output buffer without cloning the message. `deliver`
+    /// returns false to stop after that message (the caller's buffer is full).
+    /// Messages skipped by sampling (`sample_rate` in 1..=99) are dropped for this channel, as in Go.
+    /// Returns how many were delivered.
+    pub fn take_with(
+        &self,
+        client_id: u64,
+        max: usize,
+        msg_timeout: Duration,
+        sample_rate: i32,
+        mut deliver: impl FnMut(&Message) -> bool,
     ) -> usize {
         if max == 0 || self.is_paused() || self.is_exiting() {
             return 0;
@@ -197,9 +216,12 @@ impl Channel {
                 }
             }
             msg.attempts = msg.attempts.wrapping_add(1);
-            out.push(msg.clone());
+            let more = deliver(&msg);
             st.in_flight.insert(msg, client_id, now, deadline);
             taken += 1;
+            if !more {
+                break;
+            }
         }
         st.global_msg_count += from_memory;
         if st.memory.is_empty() && st.memory.capacity() > SHRINK_ABOVE {

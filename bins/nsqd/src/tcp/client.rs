@@ -95,10 +95,10 @@ impl Client {
         usize::try_from(rdy - in_flight).unwrap_or(0)
     }
 
-    /// Go's `FinishedMessage` / `RequeuedMessage` bookkeeping.
+    /// Go's `FinishedMessage` / `RequeuedMessage` bookkeeping. The caller wakes the pump (the reader does it
+    /// once per batch of buffered commands, see `Conn::fill`).
     pub(crate) fn message_done(&self) {
         self.in_flight_count.fetch_sub(1, Ordering::AcqRel);
-        self.wake.notify_one();
     }
 
     pub(crate) fn published(&self, topic: &str, count: u64) {
@@ -148,6 +148,7 @@ impl Consumer for Client {
 
     fn timed_out_message(&self) {
         self.message_done();
+        self.wake.notify_one();
     }
 
     fn empty(&self) {

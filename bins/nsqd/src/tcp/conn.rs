@@ -87,6 +87,11 @@ pub(crate) struct Conn {
     settings: Settings,
     channel: Option<Arc<Channel>>,
     limits: Limits,
+    /// FIN, REQ, RDY or CLS changed readiness since the pump was last woken. The wake is sent when the reader
+    /// has consumed every buffered command, so commands that arrived together (`FIN` then `RDY 1`) all apply
+    /// before the pump looks, as with Go, whose pump goroutine runs after its reader has handled the segment.
+    /// It also turns a burst of pipelined FINs into one wake-up.
+    wake_pending: bool,
 }
 
 impl Conn {
@@ -126,6 +131,7 @@ impl Conn {
             settings,
             channel: None,
             limits,
+            wake_pending: false,
         }
     }
 
@@ -175,6 +181,9 @@ impl Conn {
 
     /// Reads more bytes, bounded by the read deadline (2x heartbeat; none when heartbeats are off).
     async fn fill(&mut self) -> Result<(), Closed> {
+        if std::mem::take(&mut self.wake_pending) {
+            self.client.wake.notify_one();
+        }
         if self.buf.capacity() - self.buf.len() < READ_RESERVE / 4 {
             self.buf.reserve(READ_RESERVE);
         }
@@ -394,7 +403,7 @@ impl Conn {
         }
         let count = parse_rdy(params, self.ctx.opts.max_rdy_count)?;
         self.client.ready_count.store(count, Ordering::Release);
-        self.client.wake.notify_one();
+        self.wake_pending = true;
         Ok(None)
     }
 
@@ -414,6 +423,7 @@ impl Conn {
             .map_err(|e| wire_error(Failed::Fin(&id), &e))?;
         self.client.finish_count.fetch_add(1, Ordering::Relaxed);
         self.client.message_done();
+        self.wake_pending = true;
         Ok(None)
     }
 
@@ -427,6 +437,7 @@ impl Conn {
             .map_err(|e| wire_error(Failed::Req(&id), &e))?;
         self.client.requeue_count.fetch_add(1, Ordering::Relaxed);
         self.client.message_done();
+        self.wake_pending = true;
         Ok(None)
     }
 
@@ -445,7 +456,7 @@ impl Conn {
         }
         self.client.ready_count.store(0, Ordering::Release);
         self.client.state.store(STATE_CLOSING, Ordering::Release);
-        self.client.wake.notify_one();
+        self.wake_pending = true;
         Ok(Some(Bytes::from_static(CLOSE_WAIT)))
     }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use nsq_core::{Channel, Message};
+use nsq_core::Channel;
 use nsq_protocol::{encode_frame, encode_message_frame, FrameType, HEARTBEAT};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -100,7 +100,6 @@ pub(crate) async fn message_pump(
     let mut channel: Option<Arc<Channel>> = None;
     let mut identified = false;
     let mut flushed = true;
-    let mut batch: Vec<Message> = Vec::with_capacity(MAX_BATCH);
 
     let result: std::io::Result<()> = async {
         loop {
@@ -118,7 +117,7 @@ pub(crate) async fn message_pump(
                 // Register interest before looking, so a put between the look and the wait is not missed.
                 n.as_mut().enable();
                 if slots > 0 {
-                    took = pump.deliver(ch, slots.min(MAX_BATCH), &mut batch).await?;
+                    took = pump.deliver(ch, slots.min(MAX_BATCH)).await?;
                     if took > 0 {
                         flushed = false;
                     }
@@ -183,42 +182,33 @@ pub(crate) async fn message_pump(
 }
 
 impl Pump {
-    /// Takes up to `max` messages and buffers their frames, writing whenever the buffer reaches
-    /// `output_buffer_size`.
-    async fn deliver(
-        &mut self,
-        channel: &Channel,
-        max: usize,
-        batch: &mut Vec<Message>,
-    ) -> std::io::Result<usize> {
+    /// Takes up to `max` messages, encoding their frames straight into the output buffer until it reaches
+    /// `output_buffer_size`, and then writes it.
+    async fn deliver(&mut self, channel: &Channel, max: usize) -> std::io::Result<usize> {
         let client = &self.client;
         // Reserve the slots before taking so a fast FIN can never drive the count below zero.
         client
             .in_flight_count
             .fetch_add(max as i64, Ordering::AcqRel);
-        batch.clear();
-        let n = channel.take(
+        let out = &mut self.out;
+        let limit = self.settings.output_buffer_size;
+        let n = channel.take_with(
             client.id,
             max,
             self.settings.msg_timeout,
             self.settings.sample_rate,
-            batch,
+            |msg| {
+                encode_message_frame(out, msg.timestamp, msg.attempts, &msg.id, &msg.body);
+                // Like Go's bufio writer: a full buffer is written before anything else is added to it.
+                out.len() < limit
+            },
         );
         client
             .in_flight_count
             .fetch_sub((max - n) as i64, Ordering::AcqRel);
         client.message_count.fetch_add(n as u64, Ordering::Relaxed);
-        for msg in batch.drain(..) {
-            encode_message_frame(
-                &mut self.out,
-                msg.timestamp,
-                msg.attempts,
-                &msg.id,
-                &msg.body,
-            );
-            if self.out.len() >= self.settings.output_buffer_size {
-                self.flush().await?;
-            }
+        if self.out.len() >= self.settings.output_buffer_size {
+            self.flush().await?;
         }
         Ok(n)
     }
