@@ -257,7 +257,9 @@ impl Channel {
             drop(st);
             self.notify.notify_waiters();
         } else {
-            st.deferred.push(entry.msg, Instant::now() + delay);
+            let mut msg = entry.msg;
+            msg.unpin_body();
+            st.deferred.push(msg, Instant::now() + delay);
             self.reschedule(&mut st);
         }
         Ok(())

@@ -37,6 +37,16 @@ impl Message {
         }
     }
 
+    /// Gives the body its own allocation before the message waits a long time (a REQ delay or a DPUB defer).
+    ///
+    /// Bodies normally stay slices of the connection read buffer they arrived in, so delivery never copies
+    /// them. A buffer is freed only when every message sliced from it is gone, so one message deferred for an
+    /// hour would keep its whole (64 KiB) read buffer alive; Go allocates each body separately and has no such
+    /// effect. Copying on this rare path keeps memory proportional to what is actually stored.
+    pub fn unpin_body(&mut self) {
+        self.body = Bytes::copy_from_slice(&self.body);
+    }
+
     /// The DPUB delay.
     pub fn deferred(&self) -> Duration {
         Duration::from_millis(u64::from(self.deferred_ms))

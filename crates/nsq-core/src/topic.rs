@@ -122,6 +122,12 @@ impl Topic {
             .into_iter()
             .map(|body| {
                 bytes += body.len() as u64;
+                // A deferred body is copied once here and shared by every channel (see `unpin_body`).
+                let body = if defer_ms == 0 {
+                    body
+                } else {
+                    Bytes::copy_from_slice(&body)
+                };
                 Message {
                     id: st.guid.next_id_at(now),
                     body,
