@@ -193,9 +193,10 @@ impl Channel {
         if max == 0 || self.is_paused() || self.is_exiting() {
             return 0;
         }
+        let mut st = self.state.lock();
+        // Read under the lock, so deliveries get deadlines in the order they are recorded.
         let now = Instant::now();
         let deadline = now + msg_timeout;
-        let mut st = self.state.lock();
         let mut taken = 0;
         let mut from_memory = 0;
         let mut rng = (sample_rate > 0).then(rand::thread_rng);
@@ -273,17 +274,10 @@ impl Channel {
         id: &MessageId,
         msg_timeout: Duration,
     ) -> Result<(), Error> {
-        let max = self.cfg.max_msg_timeout;
-        let now = Instant::now();
         let mut st = self.state.lock();
-        st.in_flight.touch(id, client_id, |delivered| {
-            let wanted = now + msg_timeout;
-            if wanted.saturating_duration_since(delivered) >= max {
-                delivered + max
-            } else {
-                wanted
-            }
-        })?;
+        let now = Instant::now();
+        st.in_flight
+            .touch(id, client_id, now, msg_timeout, self.cfg.max_msg_timeout)?;
         self.reschedule(&mut st);
         Ok(())
     }
