@@ -70,6 +70,11 @@ fn ticker(since: Instant, period: Duration) -> Option<Interval> {
     Some(t)
 }
 
+/// Go's write deadline: one heartbeat interval per write, none when heartbeats are off.
+fn write_timeout(s: &PumpSettings) -> Option<Duration> {
+    (!s.heartbeat_interval.is_zero()).then_some(s.heartbeat_interval)
+}
+
 async fn tick(t: &mut Option<Interval>) {
     match t {
         Some(t) => {
@@ -91,10 +96,8 @@ pub(crate) async fn message_pump(
         writer,
         out: BytesMut::with_capacity(settings.output_buffer_size.max(4096) + 1024),
         settings,
-        write_timeout: None,
+        write_timeout: write_timeout(&settings),
     };
-    pump.write_timeout =
-        (!settings.heartbeat_interval.is_zero()).then_some(settings.heartbeat_interval);
     let mut heartbeat = ticker(settings.since, settings.heartbeat_interval);
     let mut flusher = ticker(settings.since, settings.output_buffer_timeout);
     let mut channel: Option<Arc<Channel>> = None;
@@ -146,10 +149,9 @@ pub(crate) async fn message_pump(
                             Outbound::Identify(s) if !identified => {
                                 identified = true;
                                 pump.settings = s;
-                                pump.write_timeout = (!s.heartbeat_interval.is_zero()).then_some(s.heartbeat_interval);
+                                pump.write_timeout = write_timeout(&s);
                                 heartbeat = ticker(s.since, s.heartbeat_interval);
                                 flusher = ticker(s.since, s.output_buffer_timeout);
-                                pump.client.sample_rate.store(s.sample_rate, Ordering::Relaxed);
                             }
                             Outbound::Identify(_) => {}
                             Outbound::Subscribed(c) => channel = Some(c),
