@@ -6,15 +6,17 @@
 //! one `FlagSpec` line per flag. Every flag of Go's nsqd (master 3103474b) is in the table; which of them are
 //! stored but not acted on yet is listed on `Options::unsupported_reason`.
 
-mod goflag;
 #[cfg(test)]
 mod tests;
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
-pub use goflag::parse_go_duration;
-use goflag::{format_go_duration, go_duration_nanos, parse_go_bool, parse_go_int, PARSE_ERROR};
+pub use nsq_goflag::parse_go_duration;
+use nsq_goflag::{
+    format_go_duration, go_duration_nanos, parse_go_bool, parse_go_int, walk_args, ArgError,
+    FlagKind, WalkError, Walked, PARSE_ERROR,
+};
 
 use crate::options::{LogLevel, Options, TLS_NOT_REQUIRED, TLS_REQUIRED, TLS_REQUIRED_EXCEPT_HTTP};
 
@@ -83,6 +85,16 @@ pub enum CliError {
     PercentileOutOfRange(f64),
 }
 
+impl From<ArgError> for CliError {
+    fn from(e: ArgError) -> Self {
+        match e {
+            ArgError::UndefinedFlag(name) => CliError::UndefinedFlag(name),
+            ArgError::BadSyntax(arg) => CliError::BadSyntax(arg),
+            ArgError::MissingValue(name) => CliError::MissingValue(name),
+        }
+    }
+}
+
 /// Parses argv (without argv[0]) the way Go's `flag` package does.
 ///
 /// Each flag is accepted as `-flag value`, `-flag=value`, `--flag value` and `--flag=value`. Boolean flags are
@@ -96,45 +108,26 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<CliAction, 
         opts: Options::default(),
         version: false,
     };
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let Some(stripped) = arg.strip_prefix('-') else {
-            break;
-        };
-        if stripped.is_empty() {
-            // A lone "-" is a positional argument to Go.
-            break;
-        }
-        let name_and_value = match stripped.strip_prefix('-') {
-            Some("") => break,
-            Some(rest) => rest,
-            None => stripped,
-        };
-        if name_and_value.starts_with(['-', '=']) {
-            return Err(CliError::BadSyntax(arg));
-        }
-        let (name, inline_value) = match name_and_value.split_once('=') {
-            Some((name, value)) => (name, Some(value)),
-            None => (name_and_value, None),
-        };
-        let Some(spec) = FLAGS.iter().find(|f| f.name == name) else {
-            if name == "h" || name == "help" {
-                return Ok(CliAction::PrintHelp(help_text()));
-            }
-            return Err(CliError::UndefinedFlag(name.to_owned()));
-        };
-        if spec.setter.is_bool_flag() {
-            // A boolean flag never takes the next argument; alone, it means "true".
-            spec.set(&mut state, inline_value.unwrap_or("true"))?;
-            continue;
-        }
-        let value = match inline_value {
-            Some(v) => v.to_owned(),
-            None => args
-                .next()
-                .ok_or_else(|| CliError::MissingValue(name.to_owned()))?,
-        };
-        spec.set(&mut state, &value)?;
+    let walked = walk_args(
+        args,
+        |name| {
+            let spec = FLAGS.iter().find(|f| f.name == name)?;
+            Some(if spec.setter.is_bool_flag() {
+                FlagKind::Bool
+            } else {
+                FlagKind::Value
+            })
+        },
+        |name, value| match FLAGS.iter().find(|f| f.name == name) {
+            Some(spec) => spec.set(&mut state, value),
+            None => Err(CliError::UndefinedFlag(name.to_owned())),
+        },
+    );
+    match walked {
+        Ok(Walked::Done) => {}
+        Ok(Walked::Help) => return Ok(CliAction::PrintHelp(help_text())),
+        Err(WalkError::Arg(e)) => return Err(e.into()),
+        Err(WalkError::Value(e)) => return Err(e),
     }
     if state.version {
         return Ok(CliAction::PrintVersion);

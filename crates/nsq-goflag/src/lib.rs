@@ -1,10 +1,21 @@
-//! Go's value syntax for flags: `strconv.ParseBool`, `strconv.ParseInt(s, 0, 64)` and `time.ParseDuration`,
-//! plus `time.Duration.String` for the help text.
+//! Go's command-line conventions, shared by our daemons so that scripts written for Go's `nsqd` and
+//! `nsqlookupd` keep working unchanged.
 //!
-//! These live apart from the flag table because they are the part of Go's behaviour with the most corner
-//! cases (octal, underscores, fractional durations, overflow), and they are tested against Go's answers here.
+//! Two parts:
+//! - [`walk_args`]: the argument walk of Go's `flag` package (`-f v`, `-f=v`, `--f v`, `--f=v`, boolean flags
+//!   complete alone, parsing stops at the first non-flag or `--`, `-h`/`-help` ask for help), with Go's error
+//!   wording. Each daemon keeps its own table of flags and only answers "is this a flag, and is it boolean".
+//! - Go's value syntax: `strconv.ParseBool`, `strconv.ParseInt(s, 0, 64)` and `time.ParseDuration`, plus
+//!   `time.Duration.String` for help texts. They are the part of Go's behaviour with the most corner cases
+//!   (octal, underscores, fractional durations, overflow), and they are tested against Go's answers here.
+//!
+//! This crate has no dependencies and does no I/O.
+
+mod walk;
 
 use std::time::Duration;
+
+pub use walk::{walk_args, ArgError, FlagKind, WalkError, Walked};
 
 /// Go's `time.ParseDuration`: a sequence of decimal numbers, each with an optional fraction and a unit
 /// (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`), with an optional sign in front; `"0"` needs no unit. Negative
@@ -17,10 +28,10 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// The reason Go's `flag` package gives for any value its type cannot parse.
-pub(super) const PARSE_ERROR: &str = "parse error";
+pub const PARSE_ERROR: &str = "parse error";
 
 /// Go's `strconv.ParseBool`.
-pub(super) fn parse_go_bool(s: &str) -> Option<bool> {
+pub fn parse_go_bool(s: &str) -> Option<bool> {
     match s {
         "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
         "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
@@ -30,7 +41,7 @@ pub(super) fn parse_go_bool(s: &str) -> Option<bool> {
 
 /// Go's `strconv.ParseInt(s, 0, 64)`, as the `flag` package uses it: an optional sign, then decimal, `0x` hex,
 /// `0o` or leading-`0` octal, or `0b` binary, with `_` allowed between digits. The error is Go's reason text.
-pub(super) fn parse_go_int(s: &str) -> Result<i64, &'static str> {
+pub fn parse_go_int(s: &str) -> Result<i64, &'static str> {
     let (negative, unsigned) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
@@ -48,7 +59,7 @@ pub(super) fn parse_go_int(s: &str) -> Result<i64, &'static str> {
 }
 
 /// The reason Go's `flag` package gives for an integer that does not fit.
-pub(super) const RANGE_ERROR: &str = "value out of range";
+pub const RANGE_ERROR: &str = "value out of range";
 
 /// Go's `strconv.ParseUint(s, 0, 64)`.
 fn parse_go_uint(s: &str) -> Result<u64, &'static str> {
@@ -134,7 +145,7 @@ fn go_underscores_ok(s: &str) -> bool {
 }
 
 /// Go's `time.ParseDuration`, returning the sign and the magnitude in nanoseconds, or Go's error message.
-pub(super) fn go_duration_nanos(orig: &str) -> Result<(bool, u64), String> {
+pub fn go_duration_nanos(orig: &str) -> Result<(bool, u64), String> {
     const MAX: u64 = 1 << 63;
     let invalid = || format!("time: invalid duration {orig:?}");
     let mut s = orig.as_bytes();
@@ -243,7 +254,7 @@ pub(super) fn go_duration_nanos(orig: &str) -> Result<(bool, u64), String> {
 }
 
 /// Go's `time.Duration.String`, used for defaults in the help text: `1h0m0s`, `1m30s`, `1.5s`, `250ms`, `0s`.
-pub(super) fn format_go_duration(d: Duration) -> String {
+pub fn format_go_duration(d: Duration) -> String {
     let ns = d.as_nanos();
     if ns == 0 {
         return "0s".to_owned();
