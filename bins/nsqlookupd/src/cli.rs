@@ -1,0 +1,407 @@
+//! nsqlookupd's command line, with Go's flag names, defaults and syntax.
+//!
+//! The argument walk and Go's value syntax come from `nsq-goflag` (shared with nsqd); this module only holds
+//! the table of Go nsqlookupd's flags (master 3103474b) and how each value is stored.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use nsq_goflag::{
+    format_go_duration, go_duration_nanos, parse_go_bool, walk_args, ArgError, FlagKind, WalkError,
+    Walked, PARSE_ERROR,
+};
+
+use crate::options::{LogLevel, Options};
+use crate::NSQ_VERSION;
+
+/// What the command line asks nsqlookupd to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CliAction {
+    /// Start with these options. The caller still has to check `Options::unsupported_reason`.
+    Run(Options),
+    /// `--version`: print `version_line()` and exit successfully.
+    PrintVersion,
+    /// `-h`/`--help`: print this text (to stderr, as Go does) and exit successfully.
+    PrintHelp(String),
+}
+
+/// Why the command line was rejected. `Display` is the message Go's `flag` package prints.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CliError {
+    /// A malformed argument or an unknown flag.
+    #[error("{0}")]
+    Arg(#[from] ArgError),
+    /// A value the flag's type does not accept.
+    #[error("invalid value {value:?} for flag -{flag}: {reason}")]
+    InvalidValue {
+        /// The flag name.
+        flag: String,
+        /// The value given.
+        value: String,
+        /// Go's reason.
+        reason: String,
+    },
+    /// A boolean flag given as `-flag=x` with an `x` Go's `strconv.ParseBool` refuses.
+    #[error("invalid boolean value {value:?} for -{flag}: {reason}")]
+    InvalidBool {
+        /// The flag name.
+        flag: String,
+        /// The value given.
+        value: String,
+        /// Go's reason.
+        reason: String,
+    },
+}
+
+/// Parses argv (without argv\[0\]) as Go's nsqlookupd does: `-flag value`, `-flag=value`, `--flag value` and
+/// `--flag=value`; boolean flags alone or as `-flag=<bool>`; Go durations such as `300s` or `5m`. After
+/// parsing, `--version` wins over everything else.
+pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<CliAction, CliError> {
+    let mut state = ParseState {
+        opts: Options::default(),
+        version: false,
+    };
+    let walked = walk_args(
+        args,
+        |name| {
+            let flag = FLAGS.iter().find(|f| f.name == name)?;
+            Some(match flag.setter {
+                Setter::Bool(_) => FlagKind::Bool,
+                _ => FlagKind::Value,
+            })
+        },
+        |name, value| match FLAGS.iter().find(|f| f.name == name) {
+            Some(flag) => flag.set(&mut state, value),
+            None => Err(CliError::Arg(ArgError::UndefinedFlag(name.to_owned()))),
+        },
+    );
+    match walked {
+        Ok(Walked::Done) => {}
+        Ok(Walked::Help) => return Ok(CliAction::PrintHelp(help_text())),
+        Err(WalkError::Arg(e)) => return Err(e.into()),
+        Err(WalkError::Value(e)) => return Err(e),
+    }
+    if state.version {
+        return Ok(CliAction::PrintVersion);
+    }
+    Ok(CliAction::Run(state.opts))
+}
+
+/// The `--version` line. Go prints `nsqlookupd v1.3.0 (built w/go1.19.8)`; tools match on the first part, so
+/// that stays as Go has it and the rest says what this build is.
+pub fn version_line() -> String {
+    format!(
+        "nsqlookupd v{NSQ_VERSION} (built w/rust, nsq-rs {})",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// The `--help` text, laid out as Go's `flag.PrintDefaults`: flags sorted by name, each as `-name type`, then
+/// an indented description with the default when it is not the zero value.
+pub fn help_text() -> String {
+    // Read through the same field accessors the parser uses; the state is only read.
+    let mut defaults = ParseState {
+        opts: Options::default(),
+        version: false,
+    };
+    let mut flags: Vec<&FlagSpec> = FLAGS.iter().collect();
+    flags.sort_by_key(|f| f.name);
+    let mut out = String::from("Usage of nsqlookupd:\n");
+    for flag in flags {
+        let (type_name, default) = match flag.setter {
+            Setter::Bool(_) => ("", None),
+            Setter::Str(field) => {
+                let v = field(&mut defaults);
+                ("string", (!v.is_empty()).then(|| format!("{v:?}")))
+            }
+            Setter::Duration(field) => {
+                let v = *field(&mut defaults);
+                ("duration", (!v.is_zero()).then(|| format_go_duration(v)))
+            }
+            Setter::LogLevel => ("value", Some(defaults.opts.log_level.as_str().to_owned())),
+        };
+        if type_name.is_empty() {
+            let _ = writeln!(out, "  -{}", flag.name);
+        } else {
+            let _ = writeln!(out, "  -{} {type_name}", flag.name);
+        }
+        let _ = write!(out, "    \t{}", flag.usage);
+        if let Some(default) = default {
+            let _ = write!(out, " (default {default})");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// What the parser fills in: the options, plus `--version`, which is an action rather than an option.
+struct ParseState {
+    opts: Options,
+    version: bool,
+}
+
+/// One flag: its name without dashes, its help line and how its value is stored.
+struct FlagSpec {
+    name: &'static str,
+    usage: &'static str,
+    setter: Setter,
+}
+
+/// How a flag's value is parsed and stored; each kind points at its field with a plain function.
+#[derive(Clone, Copy)]
+enum Setter {
+    Bool(fn(&mut ParseState) -> &mut bool),
+    Str(fn(&mut ParseState) -> &mut String),
+    Duration(fn(&mut ParseState) -> &mut Duration),
+    LogLevel,
+}
+
+/// Every flag of Go's nsqlookupd.
+const FLAGS: &[FlagSpec] = &[
+    FlagSpec {
+        name: "version",
+        usage: "print the version and exit",
+        setter: Setter::Bool(|s| &mut s.version),
+    },
+    FlagSpec {
+        name: "config",
+        usage:
+            "path of a TOML config file (not supported yet: nsqlookupd refuses to start with it)",
+        setter: Setter::Str(|s| &mut s.opts.config_file),
+    },
+    FlagSpec {
+        name: "log-level",
+        usage: "lowest level logged: debug, info, warn, error or fatal",
+        setter: Setter::LogLevel,
+    },
+    FlagSpec {
+        name: "log-prefix",
+        usage: "text put in front of each log line",
+        setter: Setter::Str(|s| &mut s.opts.log_prefix),
+    },
+    FlagSpec {
+        name: "verbose",
+        usage: "deprecated and without effect; use --log-level",
+        setter: Setter::Bool(|s| &mut s.opts.verbose),
+    },
+    FlagSpec {
+        name: "tcp-address",
+        usage: "<addr>:<port> the TCP listener (for nsqd) binds to",
+        setter: Setter::Str(|s| &mut s.opts.tcp_address),
+    },
+    FlagSpec {
+        name: "http-address",
+        usage: "<addr>:<port> the HTTP API listener binds to",
+        setter: Setter::Str(|s| &mut s.opts.http_address),
+    },
+    FlagSpec {
+        name: "broadcast-address",
+        usage: "address of this lookupd node, as reported to nsqd (the OS hostname unless set)",
+        setter: Setter::Str(|s| &mut s.opts.broadcast_address),
+    },
+    FlagSpec {
+        name: "inactive-producer-timeout",
+        usage: "how long a producer stays listed after its last ping",
+        setter: Setter::Duration(|s| &mut s.opts.inactive_producer_timeout),
+    },
+    FlagSpec {
+        name: "tombstone-lifetime",
+        usage: "how long a tombstoned producer stays hidden from /lookup if it stays registered",
+        setter: Setter::Duration(|s| &mut s.opts.tombstone_lifetime),
+    },
+];
+
+impl FlagSpec {
+    /// Parses and stores a flag's value; a boolean flag given alone arrives as `"true"`.
+    fn set(&self, state: &mut ParseState, value: &str) -> Result<(), CliError> {
+        let invalid = |reason: &str| {
+            let (flag, value, reason) = (self.name.to_owned(), value.to_owned(), reason.to_owned());
+            if matches!(self.setter, Setter::Bool(_)) {
+                CliError::InvalidBool {
+                    flag,
+                    value,
+                    reason,
+                }
+            } else {
+                CliError::InvalidValue {
+                    flag,
+                    value,
+                    reason,
+                }
+            }
+        };
+        match self.setter {
+            Setter::Bool(field) => {
+                *field(state) = parse_go_bool(value).ok_or_else(|| invalid(PARSE_ERROR))?;
+            }
+            Setter::Str(field) => *field(state) = value.to_owned(),
+            Setter::Duration(field) => {
+                *field(state) = match go_duration_nanos(value) {
+                    Err(_) => return Err(invalid(PARSE_ERROR)),
+                    Ok((true, n)) if n > 0 => {
+                        return Err(invalid("negative durations are not allowed"))
+                    }
+                    Ok((_, n)) => Duration::from_nanos(n),
+                };
+            }
+            Setter::LogLevel => {
+                state.opts.log_level = LogLevel::parse(value).ok_or_else(|| {
+                    invalid(&format!(
+                        "invalid log level '{value}' (debug, info, warn, error, fatal)"
+                    ))
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn run(list: &[&str]) -> Options {
+        match parse_args(args(list)) {
+            Ok(CliAction::Run(opts)) => opts,
+            other => panic!("{list:?} gave {other:?}"),
+        }
+    }
+
+    fn err(list: &[&str]) -> String {
+        match parse_args(args(list)) {
+            Err(e) => e.to_string(),
+            other => panic!("{list:?} should fail, gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_gos() {
+        let o = run(&[]);
+        assert_eq!(o.tcp_address, "0.0.0.0:4160");
+        assert_eq!(o.http_address, "0.0.0.0:4161");
+        assert_eq!(o.broadcast_address, crate::options::os_hostname());
+        assert_eq!(o.inactive_producer_timeout, Duration::from_secs(300));
+        assert_eq!(o.tombstone_lifetime, Duration::from_secs(45));
+        assert_eq!(o.log_level, LogLevel::Info);
+        assert_eq!(o.log_prefix, "[nsqlookupd] ");
+        assert!(o.unsupported_reason().is_none());
+    }
+
+    #[test]
+    fn every_flag_in_all_four_spellings() {
+        type Check = fn(&Options) -> bool;
+        let cases: &[(&str, &str, Check)] = &[
+            ("tcp-address", "127.0.0.1:1", |o| {
+                o.tcp_address == "127.0.0.1:1"
+            }),
+            ("http-address", ":2", |o| o.http_address == ":2"),
+            ("broadcast-address", "10.0.0.1", |o| {
+                o.broadcast_address == "10.0.0.1"
+            }),
+            ("inactive-producer-timeout", "300s", |o| {
+                o.inactive_producer_timeout == Duration::from_secs(300)
+            }),
+            ("inactive-producer-timeout", "5m", |o| {
+                o.inactive_producer_timeout == Duration::from_secs(300)
+            }),
+            ("tombstone-lifetime", "1m30s", |o| {
+                o.tombstone_lifetime == Duration::from_secs(90)
+            }),
+            ("log-level", "WARN", |o| o.log_level == LogLevel::Warn),
+            ("log-prefix", "", |o| o.log_prefix.is_empty()),
+            ("config", "/etc/nsqlookupd.cfg", |o| {
+                o.config_file == "/etc/nsqlookupd.cfg"
+            }),
+        ];
+        for (flag, value, check) in cases {
+            for argv in [
+                vec![format!("-{flag}"), (*value).to_owned()],
+                vec![format!("-{flag}={value}")],
+                vec![format!("--{flag}"), (*value).to_owned()],
+                vec![format!("--{flag}={value}")],
+            ] {
+                let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+                assert!(check(&run(&refs)), "{argv:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn bool_flags_and_version() {
+        assert!(run(&["--verbose"]).verbose);
+        assert!(run(&["-verbose=t"]).verbose);
+        assert!(!run(&["-verbose=0"]).verbose);
+        // A boolean never takes the next argument: parsing stops at the positional "false".
+        assert_eq!(
+            run(&["-verbose", "false", "-tcp-address=x"]).tcp_address,
+            "0.0.0.0:4160"
+        );
+        assert_eq!(
+            parse_args(args(&["--version"])),
+            Ok(CliAction::PrintVersion)
+        );
+        assert_eq!(
+            parse_args(args(&["--tcp-address=x", "-version=true"])),
+            Ok(CliAction::PrintVersion)
+        );
+        assert!(version_line().starts_with("nsqlookupd v1.3.0 (built w/rust, nsq-rs "));
+    }
+
+    #[test]
+    fn go_error_messages() {
+        assert_eq!(err(&["--nope"]), "flag provided but not defined: -nope");
+        assert_eq!(
+            err(&["--tcp-address"]),
+            "flag needs an argument: -tcp-address"
+        );
+        assert_eq!(
+            err(&["--tombstone-lifetime=45"]),
+            "invalid value \"45\" for flag -tombstone-lifetime: parse error"
+        );
+        assert_eq!(
+            err(&["--tombstone-lifetime=-1s"]),
+            "invalid value \"-1s\" for flag -tombstone-lifetime: negative durations are not allowed"
+        );
+        assert_eq!(
+            err(&["--verbose=maybe"]),
+            "invalid boolean value \"maybe\" for -verbose: parse error"
+        );
+        assert_eq!(
+            err(&["--log-level=loud"]),
+            "invalid value \"loud\" for flag -log-level: invalid log level 'loud' (debug, info, warn, error, fatal)"
+        );
+    }
+
+    #[test]
+    fn config_files_are_refused_clearly() {
+        let reason = run(&["--config=a.toml"]).unsupported_reason().unwrap();
+        assert!(
+            reason.contains("config files are not supported yet"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn help_lists_every_flag_with_go_defaults() {
+        let CliAction::PrintHelp(text) = parse_args(args(&["-h"])).unwrap() else {
+            panic!("no help");
+        };
+        assert!(text.starts_with("Usage of nsqlookupd:\n"));
+        for flag in FLAGS {
+            assert!(
+                text.contains(&format!("\n  -{}", flag.name)),
+                "{}",
+                flag.name
+            );
+        }
+        assert!(text.contains("(default 5m0s)"), "{text}");
+        assert!(text.contains("(default 45s)"), "{text}");
+        assert!(text.contains("(default \"0.0.0.0:4160\")"), "{text}");
+        assert!(text.contains("(default \"[nsqlookupd] \")"), "{text}");
+        assert!(text.contains("  -log-level value\n"), "{text}");
+    }
+}
