@@ -20,15 +20,14 @@ use rand::Rng;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::backend::{backend_for, BackendQueue};
-use crate::config::CoreConfig;
+use crate::backend::BackendQueue;
 use crate::consumer::Consumer;
 use crate::deferred::DeferredQueue;
 use crate::error::Error;
 use crate::in_flight::InFlightQueue;
 use crate::message::{now_ns, Message};
 use crate::quantile::Quantile;
-use crate::scan::QueueScan;
+use crate::shared::Shared;
 use crate::stats::{ChannelStats, E2eStats};
 use nsq_protocol::MessageId;
 
@@ -55,8 +54,7 @@ pub struct Channel {
     name: String,
     ephemeral: bool,
     mem_capacity: usize,
-    cfg: Arc<CoreConfig>,
-    scan: Arc<QueueScan>,
+    shared: Arc<Shared>,
     me: Weak<Channel>,
     state: Mutex<State>,
     notify: Notify,
@@ -68,39 +66,45 @@ pub struct Channel {
 }
 
 impl Channel {
-    pub(crate) fn new(
-        topic_name: &str,
-        name: &str,
-        cfg: Arc<CoreConfig>,
-        scan: Arc<QueueScan>,
-    ) -> Arc<Self> {
+    pub(crate) fn new(topic_name: &str, name: &str, shared: Arc<Shared>) -> Arc<Self> {
         let ephemeral = nsq_protocol::is_ephemeral(name);
-        let backend = backend_for(ephemeral);
+        let cfg = Arc::clone(&shared.cfg);
         let e2e = (!cfg.e2e_percentiles.is_empty()).then(|| Quantile::new(cfg.e2e_window));
-        Arc::new_cyclic(|me| Self {
-            topic_name: topic_name.to_owned(),
-            name: name.to_owned(),
-            ephemeral,
-            mem_capacity: mem_capacity(cfg.mem_queue_size, ephemeral),
-            cfg,
-            scan,
-            me: me.clone(),
-            state: Mutex::new(State {
-                memory: VecDeque::new(),
-                backend,
-                in_flight: InFlightQueue::default(),
-                deferred: DeferredQueue::default(),
-                clients: BTreeMap::new(),
-                scheduled: None,
-                e2e,
-                global_msg_count: 0,
-            }),
-            notify: Notify::new(),
-            paused: AtomicBool::new(false),
-            exiting: AtomicBool::new(false),
-            message_count: AtomicU64::new(0),
-            requeue_count: AtomicU64::new(0),
-            timeout_count: AtomicU64::new(0),
+        Arc::new_cyclic(|me: &Weak<Channel>| {
+            let waker = me.clone();
+            let backend = shared.storage.backend_for(
+                &format!("{topic_name}:{name}"),
+                ephemeral,
+                Box::new(move || {
+                    if let Some(channel) = waker.upgrade() {
+                        channel.notify.notify_waiters();
+                    }
+                }),
+            );
+            Self {
+                topic_name: topic_name.to_owned(),
+                name: name.to_owned(),
+                ephemeral,
+                mem_capacity: mem_capacity(cfg.mem_queue_size, ephemeral),
+                shared,
+                me: me.clone(),
+                state: Mutex::new(State {
+                    memory: VecDeque::new(),
+                    backend,
+                    in_flight: InFlightQueue::default(),
+                    deferred: DeferredQueue::default(),
+                    clients: BTreeMap::new(),
+                    scheduled: None,
+                    e2e,
+                    global_msg_count: 0,
+                }),
+                notify: Notify::new(),
+                paused: AtomicBool::new(false),
+                exiting: AtomicBool::new(false),
+                message_count: AtomicU64::new(0),
+                requeue_count: AtomicU64::new(0),
+                timeout_count: AtomicU64::new(0),
+            }
         })
     }
 
@@ -142,9 +146,15 @@ impl Channel {
         }
         let mut st = self.state.lock();
         let mut n = 0;
-        for msg in msgs {
-            self.put_locked(&mut st, msg);
-            n += 1;
+        {
+            let mut msgs = msgs.inspect(|_| n += 1);
+            while st.memory.len() < self.mem_capacity {
+                match msgs.next() {
+                    Some(msg) => st.memory.push_back(msg),
+                    None => break,
+                }
+            }
+            st.backend.put_batch(&mut msgs);
         }
         drop(st);
         self.message_count.fetch_add(n, Ordering::Relaxed);
@@ -251,9 +261,8 @@ impl Channel {
         let entry = st.in_flight.remove(id, client_id)?;
         self.requeue_count.fetch_add(1, Ordering::Relaxed);
         if delay.is_zero() {
-            if self.is_exiting() {
-                return Err(Error::Exiting);
-            }
+            // Go refuses a requeue while the channel exits and loses the message; here it goes back in the
+            // queue, which the exit flush then writes to the backend.
             self.put_locked(&mut st, entry.msg);
             drop(st);
             self.notify.notify_waiters();
@@ -276,8 +285,13 @@ impl Channel {
     ) -> Result<(), Error> {
         let mut st = self.state.lock();
         let now = Instant::now();
-        st.in_flight
-            .touch(id, client_id, now, msg_timeout, self.cfg.max_msg_timeout)?;
+        st.in_flight.touch(
+            id,
+            client_id,
+            now,
+            msg_timeout,
+            self.shared.cfg.max_msg_timeout,
+        )?;
         self.reschedule(&mut st);
         Ok(())
     }
@@ -292,7 +306,7 @@ impl Channel {
         if st.clients.contains_key(&id) {
             return Ok(());
         }
-        let limit = self.cfg.max_channel_consumers;
+        let limit = self.shared.cfg.max_channel_consumers;
         if limit != 0 && i64::try_from(st.clients.len()).unwrap_or(i64::MAX) >= limit {
             return Err(Error::TooManyConsumers {
                 topic: self.topic_name.clone(),
@@ -352,6 +366,7 @@ impl Channel {
             c.close();
         }
         self.empty();
+        self.state.lock().backend.delete();
         self.notify.notify_waiters();
     }
 
@@ -362,6 +377,30 @@ impl Channel {
             c.close();
         }
         self.notify.notify_waiters();
+    }
+
+    /// Moves the memory queue, then the in-flight messages, then the deferred ones to the backend, as Go's
+    /// `Channel.flush` does at exit (in-flight ones keep their incremented attempts; deferred ones lose their
+    /// delay, as the disk format has no field for it). Returns how many moved.
+    pub(crate) fn flush(&self) -> usize {
+        let mut st = self.state.lock();
+        let st = &mut *st;
+        let mut n = 0;
+        for m in std::mem::take(&mut st.memory) {
+            st.backend.put(m);
+            n += 1;
+        }
+        for entry in st.in_flight.drain().collect::<Vec<_>>() {
+            st.backend.put(entry.msg);
+            n += 1;
+        }
+        let mut deferred: Vec<_> = st.deferred.drain_timed().collect();
+        deferred.sort_by_key(|t| (t.when, t.seq));
+        for t in deferred {
+            st.backend.put(t.item);
+            n += 1;
+        }
+        n
     }
 
     /// Requeues expired in-flight messages and releases due deferred ones; called by [`QueueScan`].
@@ -397,7 +436,7 @@ impl Channel {
             let e2e = match &st.e2e {
                 Some(q) => E2eStats {
                     count: q.count(),
-                    percentiles: Some(q.query(&self.cfg.e2e_percentiles)),
+                    percentiles: Some(q.query(&self.shared.cfg.e2e_percentiles)),
                 },
                 None => E2eStats::default(),
             };
@@ -425,6 +464,11 @@ impl Channel {
         };
         stats.clients = clients.iter().map(|c| c.stats(&self.topic_name)).collect();
         stats
+    }
+
+    /// The diskqueue behind this channel's overflow, if it has one.
+    pub fn disk_queue(&self) -> Option<crate::diskqueue::DiskQueue> {
+        self.state.lock().backend.disk_queue()
     }
 
     /// A copy of this channel's latency estimator, for the topic's merged figures.
@@ -459,7 +503,7 @@ impl Channel {
         if let Some(next) = next {
             if st.scheduled.is_none_or(|s| next < s) {
                 st.scheduled = Some(next);
-                self.scan.schedule(next, self.me.clone());
+                self.shared.scan.schedule(next, self.me.clone());
             }
         }
     }

@@ -70,4 +70,9 @@ impl DeferredQueue {
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = Message> + '_ {
         self.heap.drain().map(|e| e.0.item)
     }
+
+    /// Like `drain`, keeping each message's due time and sequence.
+    pub(crate) fn drain_timed(&mut self) -> impl Iterator<Item = Timed<Message>> + '_ {
+        self.heap.drain().map(|e| e.0)
+    }
 }

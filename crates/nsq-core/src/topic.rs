@@ -8,20 +8,20 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use crate::backend::{backend_for, BackendQueue};
+use crate::backend::BackendQueue;
 use crate::channel::{mem_capacity, Channel};
-use crate::config::CoreConfig;
 use crate::error::Error;
+use crate::events::Event;
 use crate::guid::GuidFactory;
 use crate::message::{now_ns, Message};
 use crate::quantile::Quantile;
-use crate::scan::QueueScan;
+use crate::shared::Shared;
 use crate::stats::{E2eStats, TopicStats};
 
 /// Messages moved from the topic backlog to the channels per step.
@@ -47,9 +47,11 @@ pub struct Topic {
     name: String,
     ephemeral: bool,
     mem_capacity: usize,
-    cfg: Arc<CoreConfig>,
-    scan: Arc<QueueScan>,
+    shared: Arc<Shared>,
     state: Mutex<State>,
+    /// False until [`Topic::start`]: like a paused topic, an unstarted one keeps what is published, so the
+    /// channels created while it starts (from `nsqd.dat`, or from nsqlookupd) all receive it.
+    started: AtomicBool,
     paused: AtomicBool,
     exiting: AtomicBool,
     message_count: AtomicU64,
@@ -57,26 +59,50 @@ pub struct Topic {
 }
 
 impl Topic {
-    pub(crate) fn new(name: &str, cfg: Arc<CoreConfig>, scan: Arc<QueueScan>) -> Arc<Self> {
+    pub(crate) fn new(name: &str, shared: Arc<Shared>) -> Arc<Self> {
         let ephemeral = nsq_protocol::is_ephemeral(name);
-        let backend = backend_for(ephemeral);
-        Arc::new(Self {
-            name: name.to_owned(),
-            ephemeral,
-            mem_capacity: mem_capacity(cfg.mem_queue_size, ephemeral),
-            state: Mutex::new(State {
-                channels: BTreeMap::new(),
-                memory: VecDeque::new(),
-                backend,
-                guid: GuidFactory::new(cfg.node_id),
-            }),
-            cfg,
-            scan,
-            paused: AtomicBool::new(false),
-            exiting: AtomicBool::new(false),
-            message_count: AtomicU64::new(0),
-            message_bytes: AtomicU64::new(0),
+        let cfg = &shared.cfg;
+        Arc::new_cyclic(|me: &Weak<Topic>| {
+            let me = me.clone();
+            let backend = shared.storage.backend_for(
+                name,
+                ephemeral,
+                Box::new(move || {
+                    if let Some(topic) = me.upgrade() {
+                        topic.backend_readable();
+                    }
+                }),
+            );
+            Self {
+                name: name.to_owned(),
+                ephemeral,
+                mem_capacity: mem_capacity(cfg.mem_queue_size, ephemeral),
+                state: Mutex::new(State {
+                    channels: BTreeMap::new(),
+                    memory: VecDeque::new(),
+                    backend,
+                    guid: GuidFactory::new(cfg.node_id),
+                }),
+                shared: Arc::clone(&shared),
+                started: AtomicBool::new(false),
+                paused: AtomicBool::new(false),
+                exiting: AtomicBool::new(false),
+                message_count: AtomicU64::new(0),
+                message_bytes: AtomicU64::new(0),
+            }
         })
+    }
+
+    /// Lets messages flow to the channels (Go `Topic.Start`), delivering what was published meanwhile.
+    pub fn start(&self) {
+        let mut st = self.state.lock();
+        self.started.store(true, Ordering::Release);
+        self.drain_backlog(&mut st);
+    }
+
+    /// Whether fan-out is on hold: not started yet, or paused.
+    fn is_holding(&self) -> bool {
+        !self.started.load(Ordering::Acquire) || self.is_paused()
     }
 
     /// The topic's name.
@@ -110,10 +136,12 @@ impl Topic {
         bodies: impl IntoIterator<Item = Bytes>,
         defer: Duration,
     ) -> Result<(), Error> {
+        let mut st = self.state.lock();
+        // Checked under the lock, which `close` takes to set the flag: nothing is fanned out to a channel
+        // that is already closing (it would refuse, and the message would be lost after its OK).
         if self.is_exiting() {
             return Err(Error::Exiting);
         }
-        let mut st = self.state.lock();
         let mut bytes = 0u64;
         let defer_ms = u32::try_from(defer.as_millis()).unwrap_or(u32::MAX);
         // One clock read per batch: every message of an MPUB shares its publish time.
@@ -140,7 +168,7 @@ impl Topic {
         self.message_count
             .fetch_add(msgs.len() as u64, Ordering::Relaxed);
         self.message_bytes.fetch_add(bytes, Ordering::Relaxed);
-        if st.channels.is_empty() || self.is_paused() || !st.backlog_is_empty() {
+        if st.channels.is_empty() || self.is_holding() || !st.backlog_is_empty() {
             for m in msgs {
                 if st.memory.len() < self.mem_capacity {
                     st.memory.push_back(m);
@@ -157,18 +185,20 @@ impl Topic {
     /// Returns the named channel, creating it if needed (Go `GetChannel`); `true` when it was created.
     /// The first channel of a topic receives the topic's backlog.
     pub fn get_channel(&self, name: &str) -> (Arc<Channel>, bool) {
-        let mut st = self.state.lock();
-        if let Some(c) = st.channels.get(name) {
-            return (Arc::clone(c), false);
-        }
-        let channel = Channel::new(
-            &self.name,
-            name,
-            Arc::clone(&self.cfg),
-            Arc::clone(&self.scan),
-        );
-        st.channels.insert(name.to_owned(), Arc::clone(&channel));
-        self.drain_backlog(&mut st);
+        let channel = {
+            let mut st = self.state.lock();
+            if let Some(c) = st.channels.get(name) {
+                return (Arc::clone(c), false);
+            }
+            let channel = Channel::new(&self.name, name, Arc::clone(&self.shared));
+            st.channels.insert(name.to_owned(), Arc::clone(&channel));
+            self.drain_backlog(&mut st);
+            channel
+        };
+        self.shared.emit(Event::ChannelCreated {
+            topic: self.name.clone(),
+            channel: name.to_owned(),
+        });
         (channel, true)
     }
 
@@ -191,6 +221,10 @@ impl Topic {
             (channel, st.channels.is_empty())
         };
         channel.delete();
+        self.shared.emit(Event::ChannelDeleted {
+            topic: self.name.clone(),
+            channel: name.to_owned(),
+        });
         Ok(now_empty && self.ephemeral)
     }
 
@@ -215,19 +249,70 @@ impl Topic {
 
     /// Deletes the topic and all its channels (Go `Topic.Delete`).
     pub(crate) fn delete(&self) {
-        self.exiting.store(true, Ordering::Release);
-        let channels = std::mem::take(&mut self.state.lock().channels);
+        let channels = {
+            let mut st = self.state.lock();
+            self.exiting.store(true, Ordering::Release);
+            std::mem::take(&mut st.channels)
+        };
         for c in channels.values() {
             c.delete();
         }
-        self.empty();
+        let mut st = self.state.lock();
+        st.memory = VecDeque::new();
+        st.backend.delete();
     }
 
     /// Closes the topic at shutdown (Go `Topic.Close`): consumers are disconnected, messages stay.
     pub(crate) fn close(&self) {
-        self.exiting.store(true, Ordering::Release);
-        for c in self.channels() {
+        // Under the lock, so no publish or backlog hand-off is half way through (see `put_messages`).
+        let channels = {
+            let st = self.state.lock();
+            self.exiting.store(true, Ordering::Release);
+            st.channels.values().cloned().collect::<Vec<_>>()
+        };
+        for c in channels {
             c.close();
+        }
+    }
+
+    /// Moves every message held in memory (the topic's and its channels', including in-flight and deferred
+    /// ones) to the backends, as Go's `Topic.flush` and `Channel.flush` do at exit. Returns how many moved.
+    pub fn flush(&self) -> usize {
+        let channels = {
+            let mut st = self.state.lock();
+            let memory = std::mem::take(&mut st.memory);
+            let n = memory.len();
+            for m in memory {
+                st.backend.put(m);
+            }
+            (n, st.channels.values().cloned().collect::<Vec<_>>())
+        };
+        let (mut n, channels) = channels;
+        for c in channels {
+            n += c.flush();
+        }
+        n
+    }
+
+    /// The diskqueues of this topic and its channels, for loading and closing them.
+    pub fn disk_queues(&self) -> Vec<crate::diskqueue::DiskQueue> {
+        let (own, channels) = {
+            let st = self.state.lock();
+            (
+                st.backend.disk_queue(),
+                st.channels.values().cloned().collect::<Vec<_>>(),
+            )
+        };
+        own.into_iter()
+            .chain(channels.iter().filter_map(|c| c.disk_queue()))
+            .collect()
+    }
+
+    /// The backend has messages again: continue handing the backlog to the channels.
+    fn backend_readable(&self) {
+        let mut st = self.state.lock();
+        if !self.is_exiting() {
+            self.drain_backlog(&mut st);
         }
     }
 
@@ -272,14 +357,14 @@ impl Topic {
         for c in channels {
             if let Some(q) = c.e2e_snapshot() {
                 merged
-                    .get_or_insert_with(|| Quantile::new(self.cfg.e2e_window))
+                    .get_or_insert_with(|| Quantile::new(self.shared.cfg.e2e_window))
                     .merge(&q);
             }
         }
         match merged {
             Some(q) => E2eStats {
                 count: q.count(),
-                percentiles: Some(q.query(&self.cfg.e2e_percentiles)),
+                percentiles: Some(q.query(&self.shared.cfg.e2e_percentiles)),
             },
             None => E2eStats::default(),
         }
@@ -288,7 +373,7 @@ impl Topic {
     /// Moves the backlog to the channels in chunks, so the hand-off never holds two copies of a large backlog,
     /// then releases the emptied queue's memory.
     fn drain_backlog(&self, st: &mut State) {
-        if st.channels.is_empty() || self.is_paused() || st.backlog_is_empty() {
+        if st.channels.is_empty() || self.is_holding() || st.backlog_is_empty() {
             return;
         }
         loop {

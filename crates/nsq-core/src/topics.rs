@@ -9,27 +9,43 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use crate::backend::Storage;
 use crate::channel::Channel;
 use crate::config::CoreConfig;
 use crate::error::Error;
+use crate::events::{Event, EventSink};
 use crate::scan::QueueScan;
+use crate::shared::Shared;
 use crate::topic::Topic;
 
 /// Every topic of the daemon.
 #[derive(Debug)]
 pub struct Topics {
-    cfg: Arc<CoreConfig>,
-    scan: Arc<QueueScan>,
+    shared: Arc<Shared>,
     map: RwLock<HashMap<String, Arc<Topic>>>,
     exiting: AtomicBool,
 }
 
 impl Topics {
-    /// An empty registry whose channels schedule their timeouts on `scan`.
+    /// An empty registry whose channels schedule their timeouts on `scan` and keep overflow in memory.
     pub fn new(cfg: CoreConfig, scan: Arc<QueueScan>) -> Self {
+        Self::with_storage(cfg, scan, Storage::Memory, None)
+    }
+
+    /// An empty registry storing overflow in `storage` and reporting creations and deletions to `events`.
+    pub fn with_storage(
+        cfg: CoreConfig,
+        scan: Arc<QueueScan>,
+        storage: Storage,
+        events: Option<EventSink>,
+    ) -> Self {
         Self {
-            cfg: Arc::new(cfg),
-            scan,
+            shared: Arc::new(Shared {
+                cfg: Arc::new(cfg),
+                scan,
+                storage,
+                events,
+            }),
             map: RwLock::new(HashMap::new()),
             exiting: AtomicBool::new(false),
         }
@@ -37,20 +53,42 @@ impl Topics {
 
     /// The domain configuration.
     pub fn config(&self) -> &CoreConfig {
-        &self.cfg
+        &self.shared.cfg
     }
 
-    /// Returns the topic, creating it if needed (Go `GetTopic`); `true` when it was created.
+    /// Where overflow is stored.
+    pub fn storage(&self) -> &Storage {
+        &self.shared.storage
+    }
+
+    /// Returns the topic, creating and starting it if needed (Go `GetTopic`); `true` when it was created.
     pub fn get_topic(&self, name: &str) -> (Arc<Topic>, bool) {
+        let (topic, created) = self.get_topic_unstarted(name);
+        if created {
+            topic.start();
+        }
+        (topic, created)
+    }
+
+    /// Like [`Topics::get_topic`], but a topic created by this call is left unstarted: it keeps what is
+    /// published until [`Topic::start`], so the caller can first create the channels it must have (those
+    /// recorded in `nsqd.dat`, or those nsqlookupd knows). Every caller that gets `true` must start it.
+    pub fn get_topic_unstarted(&self, name: &str) -> (Arc<Topic>, bool) {
         if let Some(t) = self.map.read().get(name) {
             return (Arc::clone(t), false);
         }
-        let mut map = self.map.write();
-        if let Some(t) = map.get(name) {
-            return (Arc::clone(t), false);
-        }
-        let topic = Topic::new(name, Arc::clone(&self.cfg), Arc::clone(&self.scan));
-        map.insert(name.to_owned(), Arc::clone(&topic));
+        let topic = {
+            let mut map = self.map.write();
+            if let Some(t) = map.get(name) {
+                return (Arc::clone(t), false);
+            }
+            let topic = Topic::new(name, Arc::clone(&self.shared));
+            map.insert(name.to_owned(), Arc::clone(&topic));
+            topic
+        };
+        self.shared.emit(Event::TopicCreated {
+            topic: name.to_owned(),
+        });
         (topic, true)
     }
 
@@ -64,9 +102,18 @@ impl Topics {
     pub fn delete_existing_topic(&self, name: &str) -> Result<(), Error> {
         let topic = self.get_existing_topic(name).ok_or(Error::TopicNotFound)?;
         topic.delete();
-        let mut map = self.map.write();
-        if map.get(name).is_some_and(|t| Arc::ptr_eq(t, &topic)) {
-            map.remove(name);
+        let removed = {
+            let mut map = self.map.write();
+            let ours = map.get(name).is_some_and(|t| Arc::ptr_eq(t, &topic));
+            if ours {
+                map.remove(name);
+            }
+            ours
+        };
+        if removed {
+            self.shared.emit(Event::TopicDeleted {
+                topic: name.to_owned(),
+            });
         }
         Ok(())
     }
