@@ -36,10 +36,20 @@ impl Nsqd {
     /// answers. A bind failure (another process took a port between our probe and nsqd's bind) is
     /// retried with new ports a couple of times.
     pub fn start(extra_flags: &[String]) -> Result<Nsqd> {
+        Nsqd::start_with(None, extra_flags)
+    }
+
+    /// Like [`Nsqd::start`], on an existing `--data-path` that the caller owns (for restarts and for
+    /// taking over a data directory).
+    pub fn start_on(data_path: &Path, extra_flags: &[String]) -> Result<Nsqd> {
+        Nsqd::start_with(Some(data_path), extra_flags)
+    }
+
+    fn start_with(data_path: Option<&Path>, extra_flags: &[String]) -> Result<Nsqd> {
         let binary = nsqd_binary()?;
         let mut last_error = anyhow!("nsqd was never started");
         for _attempt in 0..3 {
-            match Nsqd::start_once(&binary, extra_flags) {
+            match Nsqd::start_once(&binary, data_path, extra_flags) {
                 Ok(nsqd) => return Ok(nsqd),
                 Err(StartError::PortTaken(e)) => last_error = e,
                 Err(StartError::Fatal(e)) => return Err(e),
@@ -48,7 +58,11 @@ impl Nsqd {
         Err(last_error)
     }
 
-    fn start_once(binary: &Path, extra_flags: &[String]) -> Result<Nsqd, StartError> {
+    fn start_once(
+        binary: &Path,
+        data_path: Option<&Path>,
+        extra_flags: &[String],
+    ) -> Result<Nsqd, StartError> {
         let fatal = StartError::Fatal;
         let tcp_port = free_port().map_err(fatal)?;
         let http_port = free_port().map_err(fatal)?;
@@ -56,8 +70,14 @@ impl Nsqd {
             .prefix("nsq-golden-")
             .tempdir()
             .map_err(|e| fatal(e.into()))?;
-        let data_path = workdir.path().join("data");
-        std::fs::create_dir(&data_path).map_err(|e| fatal(e.into()))?;
+        let data_path = match data_path {
+            Some(path) => path.to_path_buf(),
+            None => {
+                let path = workdir.path().join("data");
+                std::fs::create_dir(&path).map_err(|e| fatal(e.into()))?;
+                path
+            }
+        };
         let log_path = workdir.path().join("nsqd.log");
         let log = File::create(&log_path).map_err(|e| fatal(e.into()))?;
         let log_err = log.try_clone().map_err(|e| fatal(e.into()))?;

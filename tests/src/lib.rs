@@ -7,14 +7,19 @@
 //!
 //! - [`daemon`]: start an nsqd on free ports with a temporary data directory, kill it on drop;
 //! - [`wire`]: a small independent V2 frame reader and command encoder;
+//! - [`client`]: bulk publish and drain helpers built on it;
+//! - [`diskfiles`]: an independent reader of the diskqueue files nsqd writes;
 //! - [`http`]: a raw HTTP/1.1 client that keeps header order and case;
 //! - [`golden`]: typed views of the capture files;
 //! - [`json_diff`]: order-aware JSON comparison with masking of run-specific values.
 
+pub mod client;
 pub mod daemon;
+pub mod diskfiles;
 pub mod golden;
 pub mod http;
 pub mod json_diff;
+pub mod lookupd;
 pub mod wire;
 
 use std::path::PathBuf;

@@ -12,6 +12,7 @@ use nsq_core::Topics;
 use parking_lot::{Mutex, RwLock};
 
 use crate::options::{LogLevel, Options};
+use crate::persist::Persistence;
 
 /// A connected TCP client as the rest of the daemon sees it.
 pub trait ClientInfo: Send + Sync + std::fmt::Debug {
@@ -41,6 +42,9 @@ pub struct Context {
     pub log_level: RwLock<LogLevel>,
     /// lookupd addresses, changeable with `PUT /config/nsqlookupd_tcp_addresses`.
     pub nsqlookupd_tcp_addresses: RwLock<Vec<String>>,
+    /// The data directory's lock, `nsqd.dat` and the diskqueue threads; `None` only in tests that run the
+    /// daemon's handlers without a data directory.
+    pub persistence: Option<Arc<Persistence>>,
 }
 
 impl Context {
@@ -52,6 +56,21 @@ impl Context {
             .iter()
             .filter_map(|c| c.producer_stats(topic))
             .collect()
+    }
+
+    /// Asks for `nsqd.dat` to be rewritten (after a pause or unpause; creations and deletions are reported
+    /// by the domain itself).
+    pub fn metadata_changed(&self) {
+        if let Some(p) = &self.persistence {
+            p.dirty().mark();
+        }
+    }
+
+    /// Waits while published data is piling up faster than the disk takes it (see `persist`).
+    pub async fn wait_writable(&self) {
+        if let Some(p) = &self.persistence {
+            p.writable().await;
+        }
     }
 
     /// Whether the daemon is shutting down (publishes answer `EXITING` / `E_PUB_FAILED`).

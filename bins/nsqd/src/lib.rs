@@ -9,13 +9,14 @@ pub mod cli;
 pub mod context;
 pub mod http;
 pub mod options;
+pub mod persist;
 mod tcp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nsq_core::{CoreConfig, QueueScan, Topics};
+use nsq_core::{CoreConfig, Event, EventSink, QueueScan, Topics};
 use parking_lot::{Mutex, RwLock};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +24,7 @@ use tokio_util::task::TaskTracker;
 
 pub use context::Context;
 pub use options::Options;
+use persist::Persistence;
 
 /// The NSQ protocol version we are compatible with, reported wherever Go reports `version.Binary`.
 pub const NSQ_VERSION: &str = "1.3.0";
@@ -33,6 +35,12 @@ const CLIENT_DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 /// Errors from [`Nsqd::bind`].
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
+    /// `--data-path` could not be locked (another nsqd uses it, or it does not exist).
+    #[error("{0}")]
+    DataPath(#[source] std::io::Error),
+    /// `nsqd.dat` could not be read or written.
+    #[error("{0}")]
+    Metadata(#[source] std::io::Error),
     /// A listener could not be opened.
     #[error("listen ({addr}) failed - {source}")]
     Listen {
@@ -72,8 +80,10 @@ async fn listen(addr: &str) -> Result<TcpListener, BindError> {
 }
 
 impl Nsqd {
-    /// Opens the TCP and HTTP listeners and builds the daemon state.
+    /// Locks the data directory, opens the TCP and HTTP listeners, builds the daemon state and loads the
+    /// topics and channels of `nsqd.dat` with their queued messages (Go `New` then `LoadMetadata`).
     pub async fn bind(opts: Options) -> Result<Self, BindError> {
+        let persistence = Arc::new(Persistence::open(&opts).map_err(BindError::DataPath)?);
         let tcp = listen(&opts.tcp_address).await?;
         let http = if opts.http_address.is_empty() {
             None
@@ -97,8 +107,24 @@ impl Nsqd {
         let hostname = hostname::get()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let dirty = persistence.dirty();
+        let events = EventSink::new(move |event: Event| {
+            if event.is_persistent() {
+                dirty.mark();
+            }
+        });
+        let topics = Arc::new(Topics::with_storage(
+            core,
+            Arc::clone(&scan),
+            persistence.storage(),
+            Some(events),
+        ));
+        persistence
+            .load(&topics)
+            .await
+            .map_err(BindError::Metadata)?;
         let ctx = Arc::new(Context {
-            topics: Arc::new(Topics::new(core, Arc::clone(&scan))),
+            topics,
             clients: Mutex::new(Default::default()),
             start_time: nsq_core::now_ns() / 1_000_000_000,
             tcp_addr,
@@ -106,6 +132,7 @@ impl Nsqd {
             hostname,
             log_level: RwLock::new(opts.log_level),
             nsqlookupd_tcp_addresses: RwLock::new(opts.nsqlookupd_tcp_addresses.clone()),
+            persistence: Some(persistence),
             opts: Arc::new(opts),
         });
         Ok(Self {
@@ -135,7 +162,8 @@ impl Nsqd {
     /// 1. stop accepting TCP and HTTP connections (HTTP finishes requests in progress);
     /// 2. close every topic and channel, which disconnects consumers, then close the remaining clients and
     ///    wait (bounded) for their tasks, so replies already queued are flushed;
-    /// 3. (persistence of metadata and queues joins here with the diskqueue);
+    /// 3. write every message still in memory (queued, in flight, deferred) to the diskqueues, close them
+    ///    (fsync) and write `nsqd.dat`;
     /// 4. stop the queue scanner.
     pub async fn run(self, cancel: CancellationToken) {
         let Self {
@@ -150,6 +178,12 @@ impl Nsqd {
         let tracker = TaskTracker::new();
 
         let scan_task = tokio::spawn(Arc::clone(&scan).run(scan_stop.clone().cancelled_owned()));
+        let metadata_stop = CancellationToken::new();
+        let metadata_task = ctx.persistence.as_ref().map(|p| {
+            tokio::spawn(
+                Arc::clone(p).run_metadata_writer(Arc::clone(&ctx.topics), metadata_stop.clone()),
+            )
+        });
         let tcp_task = tokio::spawn(tcp::serve(
             tcp,
             Arc::clone(&ctx),
@@ -181,6 +215,13 @@ impl Nsqd {
             .is_err()
         {
             tracing::warn!("clients did not finish within {:?}", CLIENT_DRAIN_DEADLINE);
+        }
+        metadata_stop.cancel();
+        if let Some(t) = metadata_task {
+            let _ = t.await;
+        }
+        if let Some(p) = &ctx.persistence {
+            p.shutdown(&ctx.topics).await;
         }
         scan_stop.cancel();
         let _ = scan_task.await;

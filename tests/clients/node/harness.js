@@ -97,6 +97,9 @@ class Nsqd {
       `--http-address=127.0.0.1:${this.httpPort}`,
       '--broadcast-address=127.0.0.1',
       `--data-path=${this.dataDir}`,
+      // NSQD_EXTRA_ARGS runs the whole suite under other settings (scripts/test
+      // repeats it with --mem-queue-size=0); a test's own flags come last and win.
+      ...(process.env.NSQD_EXTRA_ARGS || '').split(/\s+/).filter(Boolean),
       ...this.extraArgs,
     ]
     const proc = spawn(nsqdBinary(), args, {stdio: ['ignore', 'pipe', 'pipe']})

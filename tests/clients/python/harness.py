@@ -104,6 +104,9 @@ class Nsqd:
             f"--http-address=127.0.0.1:{self.http_port}",
             "--broadcast-address=127.0.0.1",
             f"--data-path={self.data_dir}",
+            # NSQD_EXTRA_ARGS runs the whole suite under other settings (scripts/test
+            # repeats it with --mem-queue-size=0); a test's own flags come last and win.
+            *os.environ.get("NSQD_EXTRA_ARGS", "").split(),
             *self.extra_args,
         ]
         log = open(self.log_path, "ab")

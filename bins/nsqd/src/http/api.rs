@@ -98,15 +98,21 @@ pub(crate) async fn handle(
             Err(err) => Err(err),
         },
         Endpoint::TopicCreate => topic_create(ctx, req),
-        Endpoint::TopicDelete => topic_delete(ctx, req),
+        Endpoint::TopicDelete => topic_delete(ctx, req).await,
         Endpoint::TopicEmpty => topic_empty(ctx, req),
         Endpoint::TopicPause => topic_pause(ctx, req, true),
         Endpoint::TopicUnpause => topic_pause(ctx, req, false),
         Endpoint::ChannelCreate => channel_create(ctx, req),
-        Endpoint::ChannelDelete => channel_delete(ctx, req),
+        Endpoint::ChannelDelete => channel_delete(ctx, req).await,
         Endpoint::ChannelEmpty => with_channel(ctx, req, |c| c.empty()),
-        Endpoint::ChannelPause => with_channel(ctx, req, |c| c.pause()),
-        Endpoint::ChannelUnpause => with_channel(ctx, req, |c| c.unpause()),
+        Endpoint::ChannelPause => with_channel(ctx, req, |c| {
+            c.pause();
+            ctx.metadata_changed();
+        }),
+        Endpoint::ChannelUnpause => with_channel(ctx, req, |c| {
+            c.unpause();
+            ctx.metadata_changed();
+        }),
         Endpoint::Config => config(ctx, req).await,
         Endpoint::SetBlockRate => set_block_rate(req),
         // Go frees memory, then its PlainText decorator fails on the nil result and answers 500.
@@ -193,6 +199,7 @@ async fn publish(ctx: &Context, req: &mut ApiRequest) -> ApiResult {
     }
     let topic = topic.ok_or(EXITING)?;
     topic.put_message(body, defer).map_err(|_| EXITING)?;
+    ctx.wait_writable().await;
     Ok(v1_text("OK"))
 }
 
@@ -233,6 +240,7 @@ async fn multi_publish(ctx: &Context, req: &mut ApiRequest) -> ApiResult {
     topic
         .put_messages(messages, Duration::ZERO)
         .map_err(|_| EXITING)?;
+    ctx.wait_writable().await;
     Ok(v1_text("OK"))
 }
 
@@ -400,12 +408,22 @@ fn set_block_rate(req: &ApiRequest) -> ApiResult {
 }
 
 /// `POST /topic/delete?topic=<t>`: the name is not validated, an unknown (or invalid) one is a 404.
-fn topic_delete(ctx: &Context, req: &ApiRequest) -> ApiResult {
+/// The reply waits until the files are gone, as Go's does, so a topic created again right after does not
+/// find the old messages.
+async fn topic_delete(ctx: &Context, req: &mut ApiRequest) -> ApiResult {
     let query = req.query()?;
     let name = query.get("topic").ok_or(MISSING_ARG_TOPIC)?;
+    let queues = ctx
+        .topics
+        .get_existing_topic(name)
+        .map(|t| t.disk_queues())
+        .unwrap_or_default();
     ctx.topics
         .delete_existing_topic(name)
         .map_err(|_| TOPIC_NOT_FOUND)?;
+    for queue in queues {
+        queue.delete().await;
+    }
     Ok(v1_empty())
 }
 
@@ -428,6 +446,7 @@ fn topic_pause(ctx: &Context, req: &ApiRequest, pause: bool) -> ApiResult {
     } else {
         topic.unpause();
     }
+    ctx.metadata_changed();
     Ok(v1_empty())
 }
 
@@ -462,13 +481,20 @@ fn channel_create(ctx: &Context, req: &ApiRequest) -> ApiResult {
 }
 
 /// `POST /channel/delete`; an ephemeral topic left without channels goes too.
-fn channel_delete(ctx: &Context, req: &ApiRequest) -> ApiResult {
+/// Waits for the files to be gone, like `topic_delete`.
+async fn channel_delete(ctx: &Context, req: &mut ApiRequest) -> ApiResult {
     let (topic, channel) = existing_topic_and_channel(ctx, req)?;
+    let queue = topic
+        .get_existing_channel(&channel)
+        .and_then(|c| c.disk_queue());
     let topic_now_unused = topic
         .delete_existing_channel(&channel)
         .map_err(|_| CHANNEL_NOT_FOUND)?;
     if topic_now_unused {
         let _ = ctx.topics.delete_existing_topic(topic.name());
+    }
+    if let Some(queue) = queue {
+        queue.delete().await;
     }
     Ok(v1_empty())
 }

@@ -60,6 +60,7 @@ fn context(opts: Options, start_time: i64) -> Arc<Context> {
         hostname: "vm".to_owned(),
         log_level: RwLock::new(opts.log_level),
         nsqlookupd_tcp_addresses: RwLock::new(opts.nsqlookupd_tcp_addresses.clone()),
+        persistence: None,
         opts: Arc::new(opts),
     })
 }

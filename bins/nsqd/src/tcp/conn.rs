@@ -467,6 +467,7 @@ impl Conn {
         topic
             .put_message(body, Duration::ZERO)
             .map_err(|e| wire_error(Failed::Pub, &e))?;
+        self.ctx.wait_writable().await;
         self.client.published(&topic_name, 1);
         Ok(Some(Bytes::from_static(OK)))
     }
@@ -483,6 +484,7 @@ impl Conn {
         topic
             .put_messages(bodies, Duration::ZERO)
             .map_err(|e| wire_error(Failed::Mpub, &e))?;
+        self.ctx.wait_writable().await;
         self.client.published(&topic_name, n);
         Ok(Some(Bytes::from_static(OK)))
     }
@@ -495,6 +497,7 @@ impl Conn {
         topic
             .put_message(body, Duration::from_millis(defer_ms))
             .map_err(|e| wire_error(Failed::Dpub, &e))?;
+        self.ctx.wait_writable().await;
         self.client.published(&topic_name, 1);
         Ok(Some(Bytes::from_static(OK)))
     }
