@@ -20,7 +20,7 @@ use rand::Rng;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::backend::BackendQueue;
+use crate::backend::{BackendQueue, WriteTicket};
 use crate::consumer::Consumer;
 use crate::deferred::DeferredQueue;
 use crate::error::Error;
@@ -140,26 +140,39 @@ impl Channel {
     }
 
     /// Puts fanned-out messages at the tail (Go `PutMessage`, batched).
-    pub(crate) fn put_batch(&self, msgs: impl Iterator<Item = Message>) -> Result<(), Error> {
+    /// Returns a ticket when some of them went to the disk backend.
+    pub(crate) fn put_batch(
+        &self,
+        msgs: impl Iterator<Item = Message>,
+    ) -> Result<Option<WriteTicket>, Error> {
         if self.is_exiting() {
             return Err(Error::Exiting);
         }
         let mut st = self.state.lock();
-        let mut n = 0;
+        let mut n = 0u64;
+        let mut to_memory = 0u64;
         {
             let mut msgs = msgs.inspect(|_| n += 1);
             while st.memory.len() < self.mem_capacity {
                 match msgs.next() {
-                    Some(msg) => st.memory.push_back(msg),
+                    Some(msg) => {
+                        st.memory.push_back(msg);
+                        to_memory += 1;
+                    }
                     None => break,
                 }
             }
             st.backend.put_batch(&mut msgs);
         }
+        let ticket = if n > to_memory {
+            st.backend.ticket()
+        } else {
+            None
+        };
         drop(st);
         self.message_count.fetch_add(n, Ordering::Relaxed);
         self.notify.notify_waiters();
-        Ok(())
+        Ok(ticket)
     }
 
     /// Defers a fanned-out DPUB message (Go `PutMessageDeferred`); it counts as put.

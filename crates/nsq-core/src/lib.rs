@@ -33,7 +33,10 @@ pub mod stats;
 mod topic;
 mod topics;
 
-pub use backend::{BackendQueue, DiskBackend, DiskStorage, DummyBackend, MemoryBackend, Storage};
+pub use backend::{
+    BackendQueue, DiskBackend, DiskStorage, DummyBackend, MemoryBackend, Storage, WriteReceipt,
+    WriteTicket,
+};
 pub use channel::Channel;
 pub use config::CoreConfig;
 pub use consumer::Consumer;

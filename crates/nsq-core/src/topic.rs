@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use crate::backend::BackendQueue;
+use crate::backend::{BackendQueue, WriteReceipt};
 use crate::channel::{mem_capacity, Channel};
 use crate::error::Error;
 use crate::events::Event;
@@ -126,7 +126,7 @@ impl Topic {
     }
 
     /// Publishes one message (PUB, DPUB, HTTP `/pub`). A non-zero `defer` delays delivery on every channel.
-    pub fn put_message(&self, body: Bytes, defer: Duration) -> Result<(), Error> {
+    pub fn put_message(&self, body: Bytes, defer: Duration) -> Result<WriteReceipt, Error> {
         self.put_messages(std::iter::once(body), defer)
     }
 
@@ -135,7 +135,7 @@ impl Topic {
         &self,
         bodies: impl IntoIterator<Item = Bytes>,
         defer: Duration,
-    ) -> Result<(), Error> {
+    ) -> Result<WriteReceipt, Error> {
         let mut st = self.state.lock();
         // Checked under the lock, which `close` takes to set the flag: nothing is fanned out to a channel
         // that is already closing (it would refuse, and the message would be lost after its OK).
@@ -168,18 +168,24 @@ impl Topic {
         self.message_count
             .fetch_add(msgs.len() as u64, Ordering::Relaxed);
         self.message_bytes.fetch_add(bytes, Ordering::Relaxed);
+        let mut receipt = WriteReceipt::default();
         if st.channels.is_empty() || self.is_holding() || !st.backlog_is_empty() {
+            let mut to_backend = false;
             for m in msgs {
                 if st.memory.len() < self.mem_capacity {
                     st.memory.push_back(m);
                 } else {
                     st.backend.put(m);
+                    to_backend = true;
                 }
             }
-            return Ok(());
+            if to_backend {
+                receipt.add(st.backend.ticket());
+            }
+            return Ok(receipt);
         }
-        fan_out(&st.channels, msgs);
-        Ok(())
+        fan_out(&st.channels, msgs, &mut receipt);
+        Ok(receipt)
     }
 
     /// Returns the named channel, creating it if needed (Go `GetChannel`); `true` when it was created.
@@ -387,14 +393,20 @@ impl Topic {
             if chunk.is_empty() {
                 break;
             }
-            fan_out(&st.channels, chunk);
+            // Moving a backlog acknowledges nothing, so nobody waits for its disk writes.
+            let mut unused = WriteReceipt::default();
+            fan_out(&st.channels, chunk, &mut unused);
         }
         st.memory = VecDeque::new();
     }
 }
 
 /// Copies each message to every channel; the last channel takes the originals, so one channel means no clones.
-fn fan_out(channels: &BTreeMap<String, Arc<Channel>>, msgs: Vec<Message>) {
+fn fan_out(
+    channels: &BTreeMap<String, Arc<Channel>>,
+    msgs: Vec<Message>,
+    receipt: &mut WriteReceipt,
+) {
     let has_deferred = msgs.iter().any(|m| m.deferred_ms != 0);
     let last = channels.len().saturating_sub(1);
     let mut msgs = Some(msgs);
@@ -412,9 +424,13 @@ fn fan_out(channels: &BTreeMap<String, Arc<Channel>>, msgs: Vec<Message>) {
                 let delay = m.deferred();
                 channel.put_deferred(m, delay);
             }
-            let _ = channel.put_batch(now.into_iter());
+            if let Ok(ticket) = channel.put_batch(now.into_iter()) {
+                receipt.add(ticket);
+            }
         } else {
-            let _ = channel.put_batch(batch.into_iter());
+            if let Ok(ticket) = channel.put_batch(batch.into_iter()) {
+                receipt.add(ticket);
+            }
         }
     }
 }

@@ -833,3 +833,29 @@ fn failed_writes_keep_their_records_and_are_retried() {
     assert_eq!(pool.pending_bytes(), 0);
     pool.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn written_completes_once_the_records_are_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path(), 1 << 20);
+    let pool = IoPool::new(1, 1 << 30);
+    let q = open("tickets", &opts, &pool);
+    q.loaded().await;
+    let records: Vec<Bytes> = (0..500).map(record).collect();
+    q.put_batch(records.clone()).unwrap();
+    let ticket = q.accepted();
+    assert_eq!(ticket, 500);
+    q.written(ticket).await;
+    // Written means handed to the kernel: the file already holds every record, before any close or sync.
+    let on_disk = std::fs::read(data_path(dir.path(), "tickets", 0)).unwrap();
+    assert_eq!(
+        on_disk,
+        encode(&records.iter().map(|r| &r[..]).collect::<Vec<_>>())
+    );
+    // A ticket of an emptied queue completes too (its records were dropped on purpose).
+    q.put(record(1)).unwrap();
+    let later = q.accepted();
+    q.empty();
+    q.written(later).await;
+    q.close().await.unwrap();
+}

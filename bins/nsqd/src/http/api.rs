@@ -97,7 +97,7 @@ pub(crate) async fn handle(
             Ok(query) => stats(ctx, StatsParams::from_query(&query)).await,
             Err(err) => Err(err),
         },
-        Endpoint::TopicCreate => topic_create(ctx, req),
+        Endpoint::TopicCreate => topic_create(ctx, req).await,
         Endpoint::TopicDelete => topic_delete(ctx, req).await,
         Endpoint::TopicEmpty => topic_empty(ctx, req),
         Endpoint::TopicPause => topic_pause(ctx, req, true),
@@ -185,7 +185,7 @@ async fn publish(ctx: &Context, req: &mut ApiRequest) -> ApiResult {
     }
     let query = req.query()?;
     let name = topic_to_publish(&query)?;
-    let topic = get_topic_for_publish(ctx, name)?;
+    let topic = get_topic_for_publish(ctx, name).await?;
 
     let mut defer = Duration::ZERO;
     if let Some(ds) = query.get("defer") {
@@ -198,7 +198,8 @@ async fn publish(ctx: &Context, req: &mut ApiRequest) -> ApiResult {
         }
     }
     let topic = topic.ok_or(EXITING)?;
-    topic.put_message(body, defer).map_err(|_| EXITING)?;
+    let receipt = topic.put_message(body, defer).map_err(|_| EXITING)?;
+    receipt.written().await;
     ctx.wait_writable().await;
     Ok(v1_text("OK"))
 }
@@ -212,7 +213,7 @@ async fn multi_publish(ctx: &Context, req: &mut ApiRequest) -> ApiResult {
     let query = req.query()?;
     let name = topic_to_publish(&query)?;
     // Go creates the topic before it looks at the body, so a bad body still leaves the topic behind.
-    let topic = get_topic_for_publish(ctx, name)?;
+    let topic = get_topic_for_publish(ctx, name).await?;
     // Text is the default; an unrecognised value means binary (Go logs a deprecation warning).
     let binary = match query.get("binary") {
         None | Some("false" | "0") => false,
@@ -237,9 +238,10 @@ async fn multi_publish(ctx: &Context, req: &mut ApiRequest) -> ApiResult {
         split_text_mpub(&body, read_max, ctx.opts.max_msg_size)?
     };
     let topic = topic.ok_or(EXITING)?;
-    topic
+    let receipt = topic
         .put_messages(messages, Duration::ZERO)
         .map_err(|_| EXITING)?;
+    receipt.written().await;
     ctx.wait_writable().await;
     Ok(v1_text("OK"))
 }
@@ -320,11 +322,11 @@ fn topic_to_publish(query: &Query) -> Result<&str, ApiError> {
 
 /// Gets or creates the topic, except while the daemon shuts down (then `None`: the publish answers
 /// `EXITING` once its other checks have passed, and no topic is created).
-fn get_topic_for_publish(ctx: &Context, name: &str) -> Result<Option<Arc<Topic>>, ApiError> {
+async fn get_topic_for_publish(ctx: &Context, name: &str) -> Result<Option<Arc<Topic>>, ApiError> {
     if ctx.is_exiting() {
         return Ok(None);
     }
-    Ok(Some(ctx.topics.get_topic(name).0))
+    Ok(Some(ctx.get_topic(name).await))
 }
 
 /// Go rejects a body by its `Content-Length` before reading any of it.
@@ -373,10 +375,10 @@ enum Rendered {
 }
 
 /// `POST /topic/create?topic=<t>`.
-fn topic_create(ctx: &Context, req: &ApiRequest) -> ApiResult {
+async fn topic_create(ctx: &Context, req: &mut ApiRequest) -> ApiResult {
     let query = req.query()?;
     let name = topic_to_publish(&query)?;
-    ctx.topics.get_topic(name);
+    ctx.get_topic(name).await;
     Ok(v1_empty())
 }
 
@@ -528,6 +530,7 @@ async fn config(ctx: &Context, req: &mut ApiRequest) -> ApiResult {
                 let addrs: Vec<String> =
                     serde_json::from_slice(&body).map_err(|_| bad_request("INVALID_VALUE"))?;
                 *ctx.nsqlookupd_tcp_addresses.write() = addrs;
+                ctx.lookup.addresses_changed();
             }
             "log_level" => {
                 let text = std::str::from_utf8(&body).map_err(|_| bad_request("INVALID_VALUE"))?;

@@ -364,7 +364,7 @@ impl Conn {
         let mut attempt = 0;
         let channel = loop {
             attempt += 1;
-            let (topic, _) = self.ctx.topics.get_topic(&sub.topic);
+            let topic = self.ctx.get_topic(&sub.topic).await;
             let (channel, _) = topic.get_channel(&sub.channel);
             channel
                 .add_client(Arc::clone(&consumer))
@@ -463,10 +463,11 @@ impl Conn {
     async fn publish(&mut self, params: &[Bytes]) -> ExecResult {
         let topic_name = parse_pub_topic("PUB", params)?;
         let body = self.read_single_body(BodyKind::Pub).await?;
-        let (topic, _) = self.ctx.topics.get_topic(&topic_name);
-        topic
+        let topic = self.ctx.get_topic(&topic_name).await;
+        let receipt = topic
             .put_message(body, Duration::ZERO)
             .map_err(|e| wire_error(Failed::Pub, &e))?;
+        receipt.written().await;
         self.ctx.wait_writable().await;
         self.client.published(&topic_name, 1);
         Ok(Some(Bytes::from_static(OK)))
@@ -475,15 +476,16 @@ impl Conn {
     async fn mpub(&mut self, params: &[Bytes]) -> ExecResult {
         let topic_name = parse_mpub_topic(params)?;
         // Go creates the topic before it reads the body, so a bad body still leaves the topic behind.
-        let (topic, _) = self.ctx.topics.get_topic(&topic_name);
+        let topic = self.ctx.get_topic(&topic_name).await;
         let bodies = match self.read_body(BodyKind::Mpub).await? {
             Body::Multi(b) => b,
             Body::Single(b) => vec![b],
         };
         let n = bodies.len() as u64;
-        topic
+        let receipt = topic
             .put_messages(bodies, Duration::ZERO)
             .map_err(|e| wire_error(Failed::Mpub, &e))?;
+        receipt.written().await;
         self.ctx.wait_writable().await;
         self.client.published(&topic_name, n);
         Ok(Some(Bytes::from_static(OK)))
@@ -493,10 +495,11 @@ impl Conn {
         let max_ms = u64::try_from(self.ctx.opts.max_req_timeout.as_millis()).unwrap_or(u64::MAX);
         let (topic_name, defer_ms) = parse_dpub(params, max_ms)?;
         let body = self.read_single_body(BodyKind::Dpub).await?;
-        let (topic, _) = self.ctx.topics.get_topic(&topic_name);
-        topic
+        let topic = self.ctx.get_topic(&topic_name).await;
+        let receipt = topic
             .put_message(body, Duration::from_millis(defer_ms))
             .map_err(|e| wire_error(Failed::Dpub, &e))?;
+        receipt.written().await;
         self.ctx.wait_writable().await;
         self.client.published(&topic_name, 1);
         Ok(Some(Bytes::from_static(OK)))

@@ -193,6 +193,19 @@ impl DiskQueue {
         let _ = self.inner.closed.wait().await;
     }
 
+    /// A ticket for everything accepted so far: [`DiskQueue::written`] with it completes once those records
+    /// are in a file (handed to the kernel, not necessarily fsynced), as Go's `Put` returns.
+    pub fn accepted(&self) -> u64 {
+        self.inner.accepted()
+    }
+
+    /// Waits until the records up to `ticket` (from [`DiskQueue::accepted`]) were written to a file, or
+    /// dropped by `empty`/`delete`, or the queue stopped.
+    pub async fn written(&self, ticket: u64) {
+        let inner = &self.inner;
+        inner.pool().wait_progress(ticket, || inner.done()).await;
+    }
+
     /// Starts [`DiskQueue::delete`] without waiting for it (for callers holding a lock).
     pub fn start_delete(&self) {
         self.inner.request_close(true);

@@ -41,6 +41,8 @@ struct PoolShared {
     max_pending_bytes: usize,
     /// Wakes publishers waiting in [`IoPool::writable`].
     writable: Notify,
+    /// Wakes everyone waiting in `DiskQueue::written` whenever records left a pending queue.
+    progress: Notify,
 }
 
 #[derive(Default)]
@@ -86,6 +88,7 @@ impl IoPool {
             pending_bytes: AtomicUsize::new(0),
             max_pending_bytes: max_pending_bytes.max(1),
             writable: Notify::new(),
+            progress: Notify::new(),
         });
         let mut handles = Vec::new();
         for i in 0..threads.max(1) {
@@ -168,6 +171,7 @@ impl IoPool {
     /// the total below the limit.
     pub(crate) fn sub_pending(&self, bytes: usize) {
         if bytes == 0 {
+            self.shared.progress.notify_waiters();
             return;
         }
         let before = self
@@ -177,6 +181,21 @@ impl IoPool {
         let max = self.shared.max_pending_bytes;
         if before >= max && before - bytes < max {
             self.shared.writable.notify_waiters();
+        }
+        self.shared.progress.notify_waiters();
+    }
+
+    /// Waits until `done()` reaches `target`; `done` is checked after registering for the wake-up, so
+    /// progress in between is not missed.
+    pub(crate) async fn wait_progress(&self, target: u64, done: impl Fn() -> u64) {
+        loop {
+            let notified = self.shared.progress.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if done() >= target {
+                return;
+            }
+            notified.await;
         }
     }
 }

@@ -56,6 +56,9 @@ struct Front {
     pending_bytes: usize,
     /// Records taken by the running round and not yet written (still part of the depth).
     writing: i64,
+    /// Records ever accepted by `put`; those up to `accepted - pending - writing` have reached a file (or
+    /// were dropped by `empty`, `delete` or a failed close), since records leave `pending` in order.
+    accepted: u64,
     /// Records read (or handed over from memory) and not yet popped, with the read position after each.
     read_ahead: VecDeque<ReadRecord>,
     read_ahead_bytes: usize,
@@ -153,6 +156,10 @@ impl QueueInner {
         inner
     }
 
+    pub(crate) fn pool(&self) -> &IoPool {
+        &self.pool
+    }
+
     fn limits(&self) -> (i32, i32) {
         (self.opts.min_msg_size, self.opts.max_msg_size)
     }
@@ -207,6 +214,7 @@ impl QueueInner {
             }
             added += r.len();
             count += 1;
+            f.accepted += 1;
             f.pending.push_back(r);
         }
         if count > 0 {
@@ -252,6 +260,22 @@ impl QueueInner {
 
     pub(crate) fn depth(&self) -> i64 {
         self.front.lock().depth()
+    }
+
+    /// How many records were ever accepted.
+    pub(crate) fn accepted(&self) -> u64 {
+        self.front.lock().accepted
+    }
+
+    /// How many of the accepted records are no longer waiting to be written.
+    pub(crate) fn done(&self) -> u64 {
+        let f = self.front.lock();
+        if f.shut {
+            // Closed or stopped for good: nothing more will be written, so nobody should wait.
+            return f.accepted;
+        }
+        let outstanding = f.pending.len() as u64 + u64::try_from(f.writing).unwrap_or(0);
+        f.accepted.saturating_sub(outstanding)
     }
 
     pub(crate) fn empty(self: &Arc<Self>) {
@@ -304,6 +328,7 @@ impl QueueInner {
         f.closing = true;
         f.scheduled = false;
         drop(f);
+        self.pool.sub_pending(0);
         self.loaded.set(());
         self.closed.set(Err((
             io::ErrorKind::Other,
