@@ -277,6 +277,7 @@ fn writer_cfg(addr: String) -> WriterConfig {
         pipeline: 4,
         identify: true,
         start_at: StartAt::Now,
+        count: None,
     }
 }
 
@@ -329,6 +330,22 @@ async fn writer_keeps_exactly_pipeline_mpubs_in_flight() {
         );
         assert_eq!(t.msgs, fake.with(|c| c.published));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writer_with_count_publishes_exactly_that_many_messages() {
+    // 1,234 is not a multiple of the 50-message batch, so one MPUB must be cut short, and the
+    // long runfor proves the count, not the clock, ended the run.
+    let fake = Fake::start(FakeOptions::default()).await;
+    let cfg = WriterConfig {
+        count: Some(1_234),
+        runfor: Duration::from_secs(30),
+        ..writer_cfg(fake.addr())
+    };
+    let t = writer::run(&cfg).await.unwrap();
+    assert_eq!(t.msgs, 1_234);
+    assert_eq!(fake.with(|c| c.published), 1_234);
+    assert!(t.duration_s < 5.0, "{t:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,8 +4,9 @@
 //! nsqd can be measured with the same workload on the same machine:
 //!
 //! - `writer`: one connection per core, each sending MPUB batches of `--batch-size` messages of
-//!   `--size` bytes for `--runfor`, with up to `--pipeline` batches awaiting their `OK`
-//!   (`--pipeline 1` is exactly Go's behaviour). Counts acknowledged messages.
+//!   `--size` bytes for `--runfor` or until `--count` messages in total, with up to `--pipeline`
+//!   batches awaiting their `OK` (`--pipeline 1` is exactly Go's behaviour). Counts acknowledged
+//!   messages.
 //! - `reader`: one connection per core on `--topic`/`--channel` with `RDY --rdy`, FINning every
 //!   message (one write per socket read), for `--runfor` or until `--count` messages arrived.
 //! - `all`: `writer`, then `reader` on the same topic, stopping the reader once it has drained
@@ -105,6 +106,9 @@ struct PubOpts {
     /// MPUBs a connection may have in flight before waiting for an OK (1 = Go's bench_writer).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pipeline: u32,
+    /// Stop after publishing this many messages in total instead of waiting for --runfor.
+    #[arg(long)]
+    count: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -176,6 +180,7 @@ impl Throughput {
             pipeline: p.pipeline as usize,
             identify: !self.common.no_identify,
             start_at: self.start_at(),
+            count: p.count,
         }
     }
 

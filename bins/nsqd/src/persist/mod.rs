@@ -34,8 +34,10 @@ use crate::options::Options;
 const IO_THREADS: usize = 2;
 
 /// Bytes published but not yet written to a diskqueue file, across all queues, above which publishers wait
-/// (the policy of the write buffer when full).
-const MAX_PENDING_WRITE_BYTES: usize = 64 * 1024 * 1024;
+/// (the policy of the write buffer when full). Each publisher also waits for its own records to be written
+/// before its OK; this bound covers many publishers at once and backlogs moved between queues. 8 MiB keeps
+/// nsqd's peak RSS for a 1M-message backlog near Go's without costing throughput (benches/README.md).
+const MAX_PENDING_WRITE_BYTES: usize = 8 * 1024 * 1024;
 
 /// The persistent side of one daemon.
 #[derive(Debug)]

@@ -12,8 +12,9 @@ use super::{Front, QueueInner};
 use crate::diskqueue::files::{self, Meta, Pos, ReadError, ReadRecord, Reader, Writer};
 
 /// The most record bytes one round writes before letting other queues have the thread (a close writes
-/// everything at once).
-const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// everything at once). The same as the default read-ahead, so a queue whose reader lags behind a steady
+/// writer gets reads and writes in about equal shares, as Go's I/O loop alternates them.
+const MAX_BATCH_BYTES: usize = 1024 * 1024;
 
 /// The first and the longest wait before writing again after a failed write (doubling in between).
 const RETRY_FIRST: Duration = Duration::from_millis(50);
