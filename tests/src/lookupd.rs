@@ -37,7 +37,7 @@ impl Nsqlookupd {
         let binary = nsqlookupd_binary()?;
         let mut last_error = anyhow!("nsqlookupd was never started");
         for _attempt in 0..3 {
-            match Nsqlookupd::start_once(&binary, extra_flags) {
+            match Nsqlookupd::start_once(&binary, None, extra_flags) {
                 Ok(daemon) => return Ok(daemon),
                 Err((true, e)) => last_error = e,
                 Err((false, e)) => return Err(e),
@@ -46,14 +46,26 @@ impl Nsqlookupd {
         Err(last_error)
     }
 
-    /// One attempt; the error says whether another attempt could help (a port was taken).
+    /// Starts nsqlookupd on the given TCP and HTTP ports (for example to restart one that nsqd knows), with
+    /// the golden flags plus `extra_flags`.
+    pub fn start_on(tcp_port: u16, http_port: u16, extra_flags: &[String]) -> Result<Nsqlookupd> {
+        let binary = nsqlookupd_binary()?;
+        Nsqlookupd::start_once(&binary, Some((tcp_port, http_port)), extra_flags)
+            .map_err(|(_, e)| e)
+    }
+
+    /// One attempt, on `ports` or free ones; the error says whether another attempt could help (a port was
+    /// taken).
     fn start_once(
         binary: &Path,
+        ports: Option<(u16, u16)>,
         extra_flags: &[String],
     ) -> std::result::Result<Nsqlookupd, (bool, anyhow::Error)> {
         let fatal = |e: anyhow::Error| (false, e);
-        let tcp_port = free_port().map_err(fatal)?;
-        let http_port = free_port().map_err(fatal)?;
+        let (tcp_port, http_port) = match ports {
+            Some(p) => p,
+            None => (free_port().map_err(fatal)?, free_port().map_err(fatal)?),
+        };
         let workdir = tempfile::Builder::new()
             .prefix("nsqlookupd-test-")
             .tempdir()

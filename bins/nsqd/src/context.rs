@@ -8,9 +8,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use nsq_core::stats::ClientStats;
-use nsq_core::Topics;
+use nsq_core::{Topic, Topics};
 use parking_lot::{Mutex, RwLock};
 
+use crate::lookup::Lookup;
 use crate::options::{LogLevel, Options};
 use crate::persist::Persistence;
 
@@ -40,8 +41,11 @@ pub struct Context {
     pub hostname: String,
     /// The log level, changeable with `PUT /config/log_level`.
     pub log_level: RwLock<LogLevel>,
-    /// lookupd addresses, changeable with `PUT /config/nsqlookupd_tcp_addresses`.
+    /// lookupd addresses, changeable with `PUT /config/nsqlookupd_tcp_addresses` (which then calls
+    /// [`Lookup::addresses_changed`]).
     pub nsqlookupd_tcp_addresses: RwLock<Vec<String>>,
+    /// Registration with nsqlookupd, and the channels it knows for new topics.
+    pub lookup: Arc<Lookup>,
     /// The data directory's lock, `nsqd.dat` and the diskqueue threads; `None` only in tests that run the
     /// daemon's handlers without a data directory.
     pub persistence: Option<Arc<Persistence>>,
@@ -71,6 +75,40 @@ impl Context {
         if let Some(p) = &self.persistence {
             p.writable().await;
         }
+    }
+
+    /// Returns the topic, creating it if needed (Go `NSQD.GetTopic`). A new topic first gets the non-ephemeral
+    /// channels nsqlookupd knows for it (`GET /channels?topic=` on every lookupd that answered IDENTIFY), then
+    /// starts; meanwhile concurrent publishes wait in its backlog. Every place that may create a topic for a
+    /// client comes through here (loading `nsqd.dat` does not ask lookupd, as in Go).
+    ///
+    /// The lookupd query runs in its own task, so a caller that goes away (a closed connection) cannot leave
+    /// the topic unstarted.
+    pub async fn get_topic(&self, name: &str) -> Arc<Topic> {
+        let (topic, created) = self.topics.get_topic_unstarted(name);
+        if !created {
+            return topic;
+        }
+        let addrs = self.lookup.http_addrs();
+        if addrs.is_empty() {
+            topic.start();
+            return topic;
+        }
+        let lookup = Arc::clone(&self.lookup);
+        let new = Arc::clone(&topic);
+        let prepare = tokio::spawn(async move {
+            for channel in lookup.topic_channels(new.name(), addrs).await {
+                // Ephemeral channels are made by their consumers only.
+                if !nsq_protocol::is_ephemeral(&channel) {
+                    new.get_channel(&channel);
+                }
+            }
+            new.start();
+        });
+        if prepare.await.is_err() {
+            topic.start();
+        }
+        topic
     }
 
     /// Whether the daemon is shutting down (publishes answer `EXITING` / `E_PUB_FAILED`).

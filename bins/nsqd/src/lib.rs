@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod context;
 pub mod http;
+pub mod lookup;
 pub mod options;
 pub mod persist;
 mod tcp;
@@ -23,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use context::Context;
+use lookup::{Identity, Limits, Lookup};
 pub use options::Options;
 use persist::Persistence;
 
@@ -70,6 +72,15 @@ fn listen_address(addr: &str) -> String {
     }
 }
 
+/// `configured`, unless it is 0 (Go's "use the port actually listened on").
+fn nonzero_or(configured: u16, actual: u16) -> u16 {
+    if configured == 0 {
+        actual
+    } else {
+        configured
+    }
+}
+
 async fn listen(addr: &str) -> Result<TcpListener, BindError> {
     TcpListener::bind(listen_address(addr))
         .await
@@ -107,11 +118,29 @@ impl Nsqd {
         let hostname = hostname::get()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let lookup = Arc::new(Lookup::new(
+            Identity {
+                broadcast_address: opts.broadcast_address.clone(),
+                tcp_port: nonzero_or(opts.broadcast_tcp_port, tcp_addr.port()),
+                http_port: nonzero_or(opts.broadcast_http_port, http_addr.map_or(0, |a| a.port())),
+                hostname: hostname.clone(),
+                topology_region: opts.topology_region.clone(),
+                topology_zone: opts.topology_zone.clone(),
+            },
+            Limits {
+                max_body_size: opts.max_body_size,
+                http_connect_timeout: opts.http_client_connect_timeout,
+                http_request_timeout: opts.http_client_request_timeout,
+            },
+            &opts.nsqlookupd_tcp_addresses,
+        ));
         let dirty = persistence.dirty();
+        let lookup_events = Arc::clone(&lookup);
         let events = EventSink::new(move |event: Event| {
             if event.is_persistent() {
                 dirty.mark();
             }
+            lookup_events.on_event(&event);
         });
         let topics = Arc::new(Topics::with_storage(
             core,
@@ -132,6 +161,7 @@ impl Nsqd {
             hostname,
             log_level: RwLock::new(opts.log_level),
             nsqlookupd_tcp_addresses: RwLock::new(opts.nsqlookupd_tcp_addresses.clone()),
+            lookup,
             persistence: Some(persistence),
             opts: Arc::new(opts),
         });
@@ -164,7 +194,8 @@ impl Nsqd {
     ///    wait (bounded) for their tasks, so replies already queued are flushed;
     /// 3. write every message still in memory (queued, in flight, deferred) to the diskqueues, close them
     ///    (fsync) and write `nsqd.dat`;
-    /// 4. stop the queue scanner.
+    /// 4. stop the queue scanner and close the nsqlookupd connections (without UNREGISTER, as Go: lookupd
+    ///    forgets this node when the connection closes).
     pub async fn run(self, cancel: CancellationToken) {
         let Self {
             ctx,
@@ -184,6 +215,8 @@ impl Nsqd {
                 Arc::clone(p).run_metadata_writer(Arc::clone(&ctx.topics), metadata_stop.clone()),
             )
         });
+        let lookup_stop = CancellationToken::new();
+        let lookup_task = tokio::spawn(lookup::run(Arc::clone(&ctx), lookup_stop.clone()));
         let tcp_task = tokio::spawn(tcp::serve(
             tcp,
             Arc::clone(&ctx),
@@ -225,6 +258,8 @@ impl Nsqd {
         }
         scan_stop.cancel();
         let _ = scan_task.await;
+        lookup_stop.cancel();
+        let _ = lookup_task.await;
         tracing::info!("nsqd exited");
     }
 }

@@ -346,9 +346,8 @@ impl Options {
     /// - `--tls-cert`, `--tls-key`, `--tls-root-ca-file`, `--tls-min-version`, `--https-address`: TLS is
     ///   simply not offered (IDENTIFY answers `tls_v1: false`) and no HTTPS listener is opened;
     /// - `--deflate`, `--snappy`, `--max-deflate-level`: compression is not offered;
-    /// - `--lookupd-tcp-address`, `--broadcast-*`: there is no nsqlookupd registration yet;
     /// - `--statsd-*`: no metrics are sent;
-    /// - `--auth-http-request-method`, `--http-client-*-timeout`: only used by auth;
+    /// - `--auth-http-request-method`: only used by auth;
     /// - `--topology-region`, `--topology-zone`, `--enable-experiment`: reported, but delivery does not prefer
     ///   local consumers;
     /// - `--data-path`, `--max-bytes-per-file`, `--sync-every`, `--sync-timeout`: there is no disk queue yet;

@@ -21,6 +21,7 @@ use tower::ServiceExt;
 
 use super::router;
 use crate::context::{ClientInfo, Context};
+use crate::lookup::{Identity, Limits, Lookup};
 use crate::options::{LogLevel, Options};
 
 // ---------------------------------------------------------------------------------------------------------
@@ -60,6 +61,22 @@ fn context(opts: Options, start_time: i64) -> Arc<Context> {
         hostname: "vm".to_owned(),
         log_level: RwLock::new(opts.log_level),
         nsqlookupd_tcp_addresses: RwLock::new(opts.nsqlookupd_tcp_addresses.clone()),
+        lookup: Arc::new(Lookup::new(
+            Identity {
+                broadcast_address: opts.broadcast_address.clone(),
+                tcp_port: 40655,
+                http_port: 54637,
+                hostname: "vm".to_owned(),
+                topology_region: String::new(),
+                topology_zone: String::new(),
+            },
+            Limits {
+                max_body_size: opts.max_body_size,
+                http_connect_timeout: opts.http_client_connect_timeout,
+                http_request_timeout: opts.http_client_request_timeout,
+            },
+            &opts.nsqlookupd_tcp_addresses,
+        )),
         persistence: None,
         opts: Arc::new(opts),
     })
