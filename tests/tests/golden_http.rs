@@ -674,8 +674,11 @@ fn main_clients(addr: SocketAddr) -> Result<Vec<FrameConn>> {
     consumer.send(&wire::command(&format!("REQ {} 30000", second.id_text())))?;
     let third = expect_body(&mut consumer, wait, "m-b", 1)?;
     let _fourth = expect_body(&mut consumer, wait, "m-c", 1)?;
-    consumer.send(&wire::command(&format!("FIN {}", third.id_text())))?;
-    consumer.send(&wire::command("RDY 1"))?;
+    // FIN and RDY 1 in one write: sent apart, the FIN could free a slot under the old RDY 2 and let
+    // bin-1 out before RDY 1 arrives (Go races the same way; the capture did not hit it).
+    let mut fin_then_rdy = wire::command(&format!("FIN {}", third.id_text()));
+    fin_then_rdy.extend(wire::command("RDY 1"));
+    consumer.send(&fin_then_rdy)?;
     // m-c times out after 3 s and goes back to the queue; the next delivery is bin-1.
     expect_body(&mut consumer, Duration::from_secs(12), "bin-1", 1)?;
     Ok(vec![producer, consumer])
