@@ -1,7 +1,8 @@
 'use strict'
-// Starts our nsqd binary for the nsqjs suite and offers small async helpers.
-// Each test gets its own nsqd on free loopback ports with a temporary data
-// dir, so the tests never share state and never touch a developer's daemon.
+// Starts our nsqd and nsqlookupd binaries for the nsqjs suite and offers small
+// async helpers. Each test gets its own daemons on free loopback ports with
+// temporary data dirs, so the tests never share state and never touch a
+// developer's daemon.
 
 const {spawn} = require('node:child_process')
 const fs = require('node:fs')
@@ -11,19 +12,21 @@ const path = require('node:path')
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..')
 
-function nsqdBinary() {
-  if (process.env.NSQD_BIN) {
-    if (!fs.existsSync(process.env.NSQD_BIN)) {
-      throw new Error(`NSQD_BIN=${process.env.NSQD_BIN} does not exist`)
+// Returns the binary to test: $envVar, else the release build, else debug.
+function binary(name, envVar) {
+  const configured = process.env[envVar]
+  if (configured) {
+    if (!fs.existsSync(configured)) {
+      throw new Error(`${envVar}=${configured} does not exist`)
     }
-    return process.env.NSQD_BIN
+    return configured
   }
   for (const profile of ['release', 'debug']) {
-    const candidate = path.join(REPO_ROOT, 'target', profile, 'nsqd')
+    const candidate = path.join(REPO_ROOT, 'target', profile, name)
     if (fs.existsSync(candidate)) return candidate
   }
   throw new Error(
-    'no nsqd binary: build it with `cargo build --release -p nsqd` or set NSQD_BIN'
+    `no ${name} binary: build it with \`cargo build --release -p ${name}\` or set ${envVar}`
   )
 }
 
@@ -54,16 +57,33 @@ async function waitUntil(predicate, timeoutMs, what, intervalMs = 10) {
   }
 }
 
-class Nsqd {
-  constructor(extraArgs = []) {
+// Every daemon process still running. If the test process ends without a
+// test's cleanup (a timed-out test never reaches its finally), these are
+// killed on the way out so no daemon outlives the suite.
+const running = new Set()
+process.on('exit', () => {
+  for (const proc of running) proc.kill('SIGKILL')
+})
+
+// One daemon process on two free loopback ports (TCP and HTTP). Subclasses
+// name the binary and build the command line; this class starts the process,
+// keeps the tail of its output, waits until it answers, and stops, kills,
+// freezes or thaws it.
+class Daemon {
+  constructor(name, extraArgs = []) {
+    this.name = name
     this.extraArgs = extraArgs
-    this.dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsqjs-suite-'))
+    this.dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `nsqjs-suite-${name}-`))
     this.log = ''
     this.proc = null
   }
 
   get tcpAddress() {
     return `127.0.0.1:${this.tcpPort}`
+  }
+
+  get httpAddress() {
+    return `127.0.0.1:${this.httpPort}`
   }
 
   get httpUrl() {
@@ -88,22 +108,20 @@ class Nsqd {
         lastError = err
       }
     }
-    throw new Error(`nsqd did not start: ${lastError.message}`)
+    throw new Error(`${this.name} did not start: ${lastError.message}`)
   }
 
   async spawnAndWait() {
-    const args = [
-      `--tcp-address=127.0.0.1:${this.tcpPort}`,
-      `--http-address=127.0.0.1:${this.httpPort}`,
-      '--broadcast-address=127.0.0.1',
-      `--data-path=${this.dataDir}`,
-      // NSQD_EXTRA_ARGS runs the whole suite under other settings (scripts/test
-      // repeats it with --mem-queue-size=0); a test's own flags come last and win.
-      ...(process.env.NSQD_EXTRA_ARGS || '').split(/\s+/).filter(Boolean),
-      ...this.extraArgs,
-    ]
-    const proc = spawn(nsqdBinary(), args, {stdio: ['ignore', 'pipe', 'pipe']})
+    const proc = spawn(this.binary(), this.args(), {stdio: ['ignore', 'pipe', 'pipe']})
     this.proc = proc
+    running.add(proc)
+    proc.once('exit', () => running.delete(proc))
+    // The child and its pipes must not keep the test process alive on their
+    // own, or a test that never cleans up would hang the run instead of
+    // letting the exit hook above kill the daemon.
+    proc.unref()
+    proc.stdout.unref()
+    proc.stderr.unref()
     const append = (chunk) => {
       this.log = (this.log + chunk.toString()).slice(-8000)
     }
@@ -116,14 +134,14 @@ class Nsqd {
     await waitUntil(
       async () => {
         if (exited) {
-          const err = new Error(`nsqd exited (${JSON.stringify(exited)}): ${this.log}`)
+          const err = new Error(`${this.name} exited (${JSON.stringify(exited)}): ${this.log}`)
           err.exited = true
           throw err
         }
         return this.answers()
       },
       10000,
-      'nsqd to answer /ping',
+      `${this.name} to answer /ping`,
       50
     )
   }
@@ -139,17 +157,47 @@ class Nsqd {
     }
   }
 
+  isRunning() {
+    const proc = this.proc
+    return proc !== null && proc.exitCode === null && proc.signalCode === null
+  }
+
   async stop({keepData = false} = {}) {
     const proc = this.proc
-    this.proc = null
-    if (proc && proc.exitCode === null && proc.signalCode === null) {
+    if (this.isRunning()) {
       const exited = new Promise((resolve) => proc.once('exit', resolve))
+      // A frozen process would hold SIGTERM until thawed, so thaw it first.
+      proc.kill('SIGCONT')
       proc.kill('SIGTERM')
       const timer = setTimeout(() => proc.kill('SIGKILL'), 10000)
       await exited
       clearTimeout(timer)
     }
+    this.proc = null
     if (!keepData) fs.rmSync(this.dataDir, {recursive: true, force: true})
+  }
+
+  // Kills the process with SIGKILL, so it gets no chance to say goodbye.
+  async kill() {
+    const proc = this.proc
+    if (this.isRunning()) {
+      const exited = new Promise((resolve) => proc.once('exit', resolve))
+      proc.kill('SIGKILL')
+      // The child is unref'd, so this timer keeps the test alive until it exits.
+      const timer = setTimeout(() => {}, 10000)
+      await exited
+      clearTimeout(timer)
+    }
+  }
+
+  // Suspends the process (SIGSTOP): its sockets stay open but it goes silent.
+  freeze() {
+    this.proc.kill('SIGSTOP')
+  }
+
+  // Resumes a frozen process (SIGCONT).
+  thaw() {
+    if (this.isRunning()) this.proc.kill('SIGCONT')
   }
 
   async http(method, urlPath, body) {
@@ -159,6 +207,29 @@ class Nsqd {
       signal: AbortSignal.timeout(10000),
     })
     return {status: res.status, headers: res.headers, body: await res.text()}
+  }
+}
+
+class Nsqd extends Daemon {
+  constructor(extraArgs = []) {
+    super('nsqd', extraArgs)
+  }
+
+  binary() {
+    return binary('nsqd', 'NSQD_BIN')
+  }
+
+  args() {
+    return [
+      `--tcp-address=127.0.0.1:${this.tcpPort}`,
+      `--http-address=127.0.0.1:${this.httpPort}`,
+      '--broadcast-address=127.0.0.1',
+      `--data-path=${this.dataDir}`,
+      // NSQD_EXTRA_ARGS runs the whole suite under other settings (scripts/test
+      // repeats it with --mem-queue-size=0); a test's own flags come last and win.
+      ...(process.env.NSQD_EXTRA_ARGS || '').split(/\s+/).filter(Boolean),
+      ...this.extraArgs,
+    ]
   }
 
   async channelStats(topic, channel) {
@@ -197,6 +268,51 @@ class Nsqd {
   }
 }
 
+// One nsqlookupd process. Its data dir stays empty: nsqlookupd keeps
+// everything in memory.
+class Nsqlookupd extends Daemon {
+  constructor(extraArgs = []) {
+    super('nsqlookupd', extraArgs)
+  }
+
+  binary() {
+    return binary('nsqlookupd', 'NSQLOOKUPD_BIN')
+  }
+
+  args() {
+    return [
+      `--tcp-address=127.0.0.1:${this.tcpPort}`,
+      `--http-address=127.0.0.1:${this.httpPort}`,
+      '--broadcast-address=127.0.0.1',
+      ...this.extraArgs,
+    ]
+  }
+
+  // Returns the /lookup answer for topic, or null on 404.
+  async lookup(topic) {
+    const res = await this.http('GET', `/lookup?topic=${encodeURIComponent(topic)}`)
+    if (res.status === 404) return null
+    if (res.status !== 200) {
+      throw new Error(`/lookup answered ${res.status}: ${res.body}`)
+    }
+    return JSON.parse(res.body)
+  }
+
+  // The producers listed for topic as sorted "broadcast_address:tcp_port:http_port" keys.
+  async producers(topic) {
+    const answer = await this.lookup(topic)
+    if (answer === null) return []
+    return answer.producers
+      .map((p) => `${p.broadcast_address}:${p.tcp_port}:${p.http_port}`)
+      .sort()
+  }
+}
+
+// How nsqlookupd should list an nsqd, in the form producers() returns.
+function producerKey(nsqd) {
+  return `127.0.0.1:${nsqd.tcpPort}:${nsqd.httpPort}`
+}
+
 // Runs fn with a fresh nsqd, adds the daemon's log to any failure, and always
 // stops the daemon afterwards.
 async function withNsqd(extraArgs, fn) {
@@ -226,4 +342,12 @@ function mpubBinaryBody(messages) {
   return Buffer.concat(parts)
 }
 
-module.exports = {Nsqd, withNsqd, waitUntil, sleep, mpubBinaryBody}
+module.exports = {
+  Nsqd,
+  Nsqlookupd,
+  producerKey,
+  withNsqd,
+  waitUntil,
+  sleep,
+  mpubBinaryBody,
+}

@@ -1,8 +1,8 @@
-"""Pytest fixtures that give each test its own nsqd process."""
+"""Pytest fixtures that give each test its own nsqd and nsqlookupd processes."""
 
 import pytest
 
-from harness import Nsqd
+from harness import Nsqd, Nsqlookupd
 
 
 @pytest.fixture
@@ -26,9 +26,24 @@ def nsqd(nsqd_factory):
     return nsqd_factory()
 
 
+@pytest.fixture
+def lookupd_factory(tmp_path):
+    """Starts nsqlookupd instances with extra flags; all are stopped after the test."""
+    started = []
+
+    def start(*extra_args):
+        daemon = Nsqlookupd(tmp_path / f"nsqlookupd-{len(started)}", extra_args)
+        started.append(daemon)
+        return daemon.start()
+
+    yield start
+    for daemon in started:
+        daemon.stop()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """Attaches the nsqd log to a failing test's report."""
+    """Attaches the daemon logs to a failing test's report."""
     outcome = yield
     report = outcome.get_result()
     if report.when != "call" or not report.failed:
@@ -36,6 +51,8 @@ def pytest_runtest_makereport(item, call):
     factory_dirs = item.funcargs.get("tmp_path")
     if factory_dirs is None:
         return
-    for log in sorted(factory_dirs.glob("nsqd-*/nsqd.log")):
+    logs = sorted(factory_dirs.glob("nsqd-*/nsqd.log"))
+    logs += sorted(factory_dirs.glob("nsqlookupd-*/nsqlookupd.log"))
+    for log in logs:
         text = log.read_text(errors="replace")[-3000:]
-        report.sections.append((f"nsqd log {log.parent.name}", text))
+        report.sections.append((f"{log.stem} log {log.parent.name}", text))

@@ -1,10 +1,10 @@
-"""Starts our nsqd binary for the client suites and talks to it.
+"""Starts our nsqd and nsqlookupd binaries for the client suites and talks to them.
 
-The suites drive a real nsqd process with real client libraries, so this module
-owns the parts every test needs: finding the binary, picking free loopback
-ports, waiting until the daemon answers, stopping it, plain HTTP calls, raw
-protocol frames, and running a pynsq scenario on a fresh event loop with a hard
-deadline.
+The suites drive real daemon processes with real client libraries, so this
+module owns the parts every test needs: finding the binaries, picking free
+loopback ports, waiting until a daemon answers, stopping, killing or freezing
+it, plain HTTP calls, raw protocol frames, and running a pynsq scenario on a
+fresh event loop with a hard deadline.
 """
 
 import asyncio
@@ -26,21 +26,31 @@ FRAME_ERROR = 1
 FRAME_MESSAGE = 2
 
 
-def nsqd_binary():
-    """Returns the nsqd binary to test: $NSQD_BIN, else release, else debug."""
-    configured = os.environ.get("NSQD_BIN")
+def _binary(name, env_var):
+    """Returns the binary to test: $env_var, else release, else debug."""
+    configured = os.environ.get(env_var)
     if configured:
         path = Path(configured)
         if not path.is_file():
-            raise RuntimeError(f"NSQD_BIN={configured} does not exist")
+            raise RuntimeError(f"{env_var}={configured} does not exist")
         return path
     for profile in ("release", "debug"):
-        path = REPO_ROOT / "target" / profile / "nsqd"
+        path = REPO_ROOT / "target" / profile / name
         if path.is_file():
             return path
     raise RuntimeError(
-        "no nsqd binary: build it with `cargo build --release -p nsqd` or set NSQD_BIN"
+        f"no {name} binary: build it with `cargo build --release -p {name}` or set {env_var}"
     )
+
+
+def nsqd_binary():
+    """Returns the nsqd binary to test: $NSQD_BIN, else release, else debug."""
+    return _binary("nsqd", "NSQD_BIN")
+
+
+def nsqlookupd_binary():
+    """Returns the nsqlookupd binary: $NSQLOOKUPD_BIN, else release, else debug."""
+    return _binary("nsqlookupd", "NSQLOOKUPD_BIN")
 
 
 def free_port():
@@ -51,31 +61,49 @@ def free_port():
 
 
 class NsqdExited(RuntimeError):
-    """nsqd quit during startup, for example because a port was taken."""
+    """A daemon quit during startup, for example because a port was taken."""
 
 
-class Nsqd:
-    """One running nsqd process on loopback ports with its own data dir."""
+class Daemon:
+    """One daemon process on two free loopback ports (TCP and HTTP).
+
+    Subclasses name the binary and build the command line; this class starts
+    the process with its output in a log file, waits until both ports answer,
+    and stops, kills, freezes or thaws it.
+    """
+
+    name = "daemon"
 
     def __init__(self, data_dir, extra_args=()):
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.extra_args = list(extra_args)
         self.proc = None
-        self.log_path = self.data_dir / "nsqd.log"
+        self.log_path = self.data_dir / f"{self.name}.log"
         self.tcp_port = None
         self.http_port = None
+
+    def binary(self):
+        raise NotImplementedError
+
+    def args(self):
+        """The command line after the binary, built from the chosen ports."""
+        raise NotImplementedError
 
     @property
     def tcp_address(self):
         return f"127.0.0.1:{self.tcp_port}"
 
     @property
+    def http_address(self):
+        return f"127.0.0.1:{self.http_port}"
+
+    @property
     def http_url(self):
         return f"http://127.0.0.1:{self.http_port}"
 
     def start(self):
-        """Starts nsqd, retrying on fresh ports if it quits during startup.
+        """Starts the daemon, retrying on fresh ports if it quits during startup.
 
         A daemon that stays up but never answers is not retried: that is a
         bug to report, not a port race.
@@ -95,24 +123,16 @@ class Nsqd:
             except RuntimeError:
                 self.stop()
                 raise
-        raise RuntimeError(f"nsqd did not start: {last_error}")
+        raise RuntimeError(f"{self.name} did not start: {last_error}")
 
     def _spawn_and_wait(self):
-        args = [
-            str(nsqd_binary()),
-            f"--tcp-address=127.0.0.1:{self.tcp_port}",
-            f"--http-address=127.0.0.1:{self.http_port}",
-            "--broadcast-address=127.0.0.1",
-            f"--data-path={self.data_dir}",
-            # NSQD_EXTRA_ARGS runs the whole suite under other settings (scripts/test
-            # repeats it with --mem-queue-size=0); a test's own flags come last and win.
-            *os.environ.get("NSQD_EXTRA_ARGS", "").split(),
-            *self.extra_args,
-        ]
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                [str(self.binary()), *self.args()],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
             )
         finally:
             log.close()
@@ -120,12 +140,12 @@ class Nsqd:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise NsqdExited(
-                    f"nsqd exited with {self.proc.returncode}: {self.log_tail()}"
+                    f"{self.name} exited with {self.proc.returncode}: {self.log_tail()}"
                 )
             if self._answers():
                 return
             time.sleep(0.05)
-        raise RuntimeError(f"nsqd did not answer within 10s: {self.log_tail()}")
+        raise RuntimeError(f"{self.name} did not answer within 10s: {self.log_tail()}")
 
     def _answers(self):
         try:
@@ -143,10 +163,12 @@ class Nsqd:
             return "<no log>"
 
     def stop(self):
-        """Stops nsqd with SIGTERM, then SIGKILL if it lingers."""
+        """Stops the daemon with SIGTERM, then SIGKILL if it lingers."""
         if self.proc is None:
             return
         if self.proc.poll() is None:
+            # A frozen process would hold SIGTERM until thawed, so thaw it first.
+            self.proc.send_signal(signal.SIGCONT)
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=10)
@@ -155,8 +177,46 @@ class Nsqd:
                 self.proc.wait(timeout=10)
         self.proc = None
 
+    def kill(self):
+        """Kills the daemon with SIGKILL, so it gets no chance to say goodbye."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def freeze(self):
+        """Suspends the process (SIGSTOP): its sockets stay open but it goes silent."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self):
+        """Resumes a frozen process (SIGCONT)."""
+        self.proc.send_signal(signal.SIGCONT)
+
     def http(self, method, path, body=None, timeout=10):
         return http_request(method, self.http_url + path, body=body, timeout=timeout)
+
+
+class Nsqd(Daemon):
+    """One running nsqd process on loopback ports with its own data dir."""
+
+    name = "nsqd"
+
+    def binary(self):
+        return nsqd_binary()
+
+    def args(self):
+        return [
+            f"--tcp-address=127.0.0.1:{self.tcp_port}",
+            f"--http-address=127.0.0.1:{self.http_port}",
+            "--broadcast-address=127.0.0.1",
+            f"--data-path={self.data_dir}",
+            # NSQD_EXTRA_ARGS runs the whole suite under other settings (scripts/test
+            # repeats it with --mem-queue-size=0); a test's own flags come last and win.
+            *os.environ.get("NSQD_EXTRA_ARGS", "").split(),
+            *self.extra_args,
+        ]
 
     def stats(self, topic=None):
         """Returns /stats as JSON, optionally filtered to one topic."""
@@ -176,6 +236,53 @@ class Nsqd:
                 if c["channel_name"] == channel:
                     return c
         return None
+
+
+class Nsqlookupd(Daemon):
+    """One running nsqlookupd process on loopback ports.
+
+    The data dir only holds its log: nsqlookupd keeps everything in memory.
+    """
+
+    name = "nsqlookupd"
+
+    def binary(self):
+        return nsqlookupd_binary()
+
+    def args(self):
+        return [
+            f"--tcp-address=127.0.0.1:{self.tcp_port}",
+            f"--http-address=127.0.0.1:{self.http_port}",
+            "--broadcast-address=127.0.0.1",
+            *self.extra_args,
+        ]
+
+    def lookup(self, topic):
+        """Returns the /lookup answer for topic as JSON, or None on 404."""
+        status, _, body = self.http(
+            "GET",
+            f"/lookup?topic={topic}",
+            timeout=5,
+        )
+        if status == 404:
+            return None
+        assert status == 200, (status, body)
+        return json.loads(body)
+
+    def producers(self, topic):
+        """The set of (broadcast_address, tcp_port, http_port) listed for topic."""
+        answer = self.lookup(topic)
+        if answer is None:
+            return set()
+        return {
+            (p["broadcast_address"], p["tcp_port"], p["http_port"])
+            for p in answer["producers"]
+        }
+
+
+def producer_key(nsqd):
+    """How nsqlookupd should list nsqd: (broadcast_address, tcp_port, http_port)."""
+    return ("127.0.0.1", nsqd.tcp_port, nsqd.http_port)
 
 
 def http_request(method, url, body=None, timeout=10):
