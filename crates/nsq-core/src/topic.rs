@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use crate::backend::{BackendQueue, WriteReceipt};
+use crate::backend::{BackendQueue, Storage, WriteReceipt};
 use crate::channel::{mem_capacity, Channel};
 use crate::error::Error;
 use crate::events::Event;
@@ -52,6 +52,9 @@ pub struct Topic {
     /// False until [`Topic::start`]: like a paused topic, an unstarted one keeps what is published, so the
     /// channels created while it starts (from `nsqd.dat`, or from nsqlookupd) all receive it.
     started: AtomicBool,
+    /// A backlog hand-off is waiting for room in the diskqueue write budget.
+    resume_pending: AtomicBool,
+    me: Weak<Topic>,
     paused: AtomicBool,
     exiting: AtomicBool,
     message_count: AtomicU64,
@@ -63,6 +66,7 @@ impl Topic {
         let ephemeral = nsq_protocol::is_ephemeral(name);
         let cfg = &shared.cfg;
         Arc::new_cyclic(|me: &Weak<Topic>| {
+            let me_for_self = me.clone();
             let me = me.clone();
             let backend = shared.storage.backend_for(
                 name,
@@ -85,6 +89,8 @@ impl Topic {
                 }),
                 shared: Arc::clone(&shared),
                 started: AtomicBool::new(false),
+                resume_pending: AtomicBool::new(false),
+                me: me_for_self,
                 paused: AtomicBool::new(false),
                 exiting: AtomicBool::new(false),
                 message_count: AtomicU64::new(0),
@@ -314,6 +320,21 @@ impl Topic {
             .collect()
     }
 
+    /// Asks the pool to continue the backlog hand-off once the write budget has room again.
+    fn resume_when_writable(&self, pool: Option<&Arc<crate::diskqueue::IoPool>>) {
+        let Some(pool) = pool else { return };
+        if self.resume_pending.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = self.me.clone();
+        pool.call_when_writable(Box::new(move || {
+            if let Some(topic) = me.upgrade() {
+                topic.resume_pending.store(false, Ordering::Release);
+                topic.backend_readable();
+            }
+        }));
+    }
+
     /// The backend has messages again: continue handing the backlog to the channels.
     fn backend_readable(&self) {
         let mut st = self.state.lock();
@@ -382,10 +403,24 @@ impl Topic {
         if st.channels.is_empty() || self.is_holding() || st.backlog_is_empty() {
             return;
         }
+        let pool = match self.shared.storage {
+            Storage::Disk(ref disk) => Some(&disk.pool),
+            Storage::Memory => None,
+        };
         loop {
             let mut chunk = Vec::with_capacity(DRAIN_CHUNK);
             while chunk.len() < DRAIN_CHUNK {
-                match st.memory.pop_front().or_else(|| st.backend.pop()) {
+                if let Some(m) = st.memory.pop_front() {
+                    chunk.push(m);
+                    continue;
+                }
+                // Records read from the topic's files are written again to the channels' files: wait for
+                // room in the write budget first, as a publisher would (resumed by the pool).
+                if pool.is_some_and(|p| p.is_full()) {
+                    self.resume_when_writable(pool);
+                    break;
+                }
+                match st.backend.pop() {
                     Some(m) => chunk.push(m),
                     None => break,
                 }

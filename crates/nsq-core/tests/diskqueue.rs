@@ -859,3 +859,45 @@ async fn written_completes_once_the_records_are_in_the_file() {
     q.written(later).await;
     q.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_when_writable_runs_once_the_budget_has_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = IoPool::new(1, 100);
+    let b = DiskQueue::open(
+        "b",
+        Arc::new(options(dir.path(), 1 << 20)),
+        Arc::clone(&pool),
+        Box::new(|| {}),
+    );
+    b.loaded().await;
+    let (hostage, a) = Hostage::take(dir.path(), &pool);
+    let hostage = tokio::task::spawn_blocking(move || {
+        hostage.wait_taken();
+        hostage
+    })
+    .await
+    .unwrap();
+    b.put(Bytes::from(vec![7u8; 150])).unwrap();
+    assert!(pool.is_full());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    pool.call_when_writable(Box::new(move || {
+        let _ = tx.send(());
+    }));
+    let mut rx = std::pin::pin!(rx);
+    assert!(
+        rx.as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+            .is_pending(),
+        "not called while the budget is full"
+    );
+    hostage.release();
+    tokio::time::timeout(DEADLINE, rx)
+        .await
+        .expect("called once B's record is written")
+        .unwrap();
+    assert!(!pool.is_full());
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    pool.shutdown();
+}

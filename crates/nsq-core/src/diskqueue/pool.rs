@@ -43,6 +43,9 @@ struct PoolShared {
     writable: Notify,
     /// Wakes everyone waiting in `DiskQueue::written` whenever records left a pending queue.
     progress: Notify,
+    /// Callbacks of non-async movers of records (a topic handing its disk backlog to its channels) to run
+    /// once pending bytes drop below the limit.
+    on_writable: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
 }
 
 #[derive(Default)]
@@ -50,6 +53,8 @@ struct RunQueue {
     /// Queues with work, each at most once (their `scheduled` flag says so).
     ready: VecDeque<Arc<QueueInner>>,
     timers: BinaryHeap<Timer>,
+    /// `on_writable` callbacks are to be run (by the next free thread).
+    callbacks_due: bool,
     shutdown: bool,
 }
 
@@ -89,6 +94,7 @@ impl IoPool {
             max_pending_bytes: max_pending_bytes.max(1),
             writable: Notify::new(),
             progress: Notify::new(),
+            on_writable: Mutex::new(Vec::new()),
         });
         let mut handles = Vec::new();
         for i in 0..threads.max(1) {
@@ -125,6 +131,27 @@ impl IoPool {
             }
             notified.await;
         }
+    }
+
+    /// Whether pending bytes are at or above the limit (publishers would wait in [`IoPool::writable`]).
+    pub fn is_full(&self) -> bool {
+        self.pending_bytes() >= self.shared.max_pending_bytes
+    }
+
+    /// Runs `f` (on a pool thread, or right here) once pending bytes are below the limit: the way a caller
+    /// that cannot await (one moving records from queue to queue under a lock) waits for room.
+    pub fn call_when_writable(&self, f: Box<dyn FnOnce() + Send>) {
+        self.shared.on_writable.lock().push(f);
+        // Checked after registering, so a drop below the limit in between is not missed. The callbacks run on
+        // a pool thread, never inline: the caller may hold the very locks a callback takes.
+        if !self.is_full() {
+            self.writable_callbacks_due();
+        }
+    }
+
+    fn writable_callbacks_due(&self) {
+        self.shared.run.lock().callbacks_due = true;
+        self.shared.cond.notify_one();
     }
 
     /// Stops the threads once the run queue is empty and waits for them (except the calling thread, should
@@ -181,6 +208,9 @@ impl IoPool {
         let max = self.shared.max_pending_bytes;
         if before >= max && before - bytes < max {
             self.shared.writable.notify_waiters();
+            if !self.shared.on_writable.lock().is_empty() {
+                self.writable_callbacks_due();
+            }
         }
         self.shared.progress.notify_waiters();
     }
@@ -213,6 +243,18 @@ fn io_thread(shared: &PoolShared) {
         let job = {
             let mut run = shared.run.lock();
             loop {
+                if run.callbacks_due {
+                    run.callbacks_due = false;
+                    drop(run);
+                    let callbacks = std::mem::take(&mut *shared.on_writable.lock());
+                    for f in callbacks {
+                        if catch_unwind(AssertUnwindSafe(f)).is_err() {
+                            tracing::error!("diskqueue writable callback panicked");
+                        }
+                    }
+                    run = shared.run.lock();
+                    continue;
+                }
                 if let Some(q) = run.ready.pop_front() {
                     break Some(q);
                 }
