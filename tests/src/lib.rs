@@ -5,7 +5,8 @@
 //! tests in `tests/` start our binary as a separate process and talk to it over real sockets, so
 //! they judge exactly what a Go client would see. This crate provides the pieces they share:
 //!
-//! - [`daemon`]: start an nsqd on free ports with a temporary data directory, kill it on drop;
+//! - [`daemon`]: start a daemon on free ports with a temporary directory, kill it on drop; nsqd here,
+//!   nsqlookupd (and a V1 client) in [`lookupd`];
 //! - [`wire`]: a small independent V2 frame reader and command encoder;
 //! - [`client`]: bulk publish and drain helpers built on it;
 //! - [`diskfiles`]: an independent reader of the diskqueue files nsqd writes;

@@ -225,9 +225,9 @@ impl Nsqd {
             tracker.clone(),
         ));
         let http_task = http.map(|l| {
-            tokio::spawn(http::serve(
+            tokio::spawn(nsq_http::serve(
                 l,
-                Arc::clone(&ctx),
+                http::router(Arc::clone(&ctx)),
                 listeners.clone().cancelled_owned(),
             ))
         });

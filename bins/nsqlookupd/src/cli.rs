@@ -3,27 +3,19 @@
 //! The argument walk and Go's value syntax come from `nsq-goflag` (shared with nsqd); this module only holds
 //! the table of Go nsqlookupd's flags (master 3103474b) and how each value is stored.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use nsq_goflag::{
-    format_go_duration, go_duration_nanos, parse_go_bool, walk_args, ArgError, FlagKind, WalkError,
-    Walked, PARSE_ERROR,
+    duration_flag_value, format_go_duration, parse_go_bool, usage_text, walk_table, ArgError,
+    HelpEntry, TableFlag, Walked, PARSE_ERROR,
 };
 
 use crate::options::{LogLevel, Options};
 use crate::NSQ_VERSION;
 
-/// What the command line asks nsqlookupd to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CliAction {
-    /// Start with these options. The caller still has to check `Options::unsupported_reason`.
-    Run(Options),
-    /// `--version`: print `version_line()` and exit successfully.
-    PrintVersion,
-    /// `-h`/`--help`: print this text (to stderr, as Go does) and exit successfully.
-    PrintHelp(String),
-}
+/// What the command line asks nsqlookupd to do: run with these options (the caller still has to check
+/// `Options::unsupported_reason`), print `version_line()`, or print the help.
+pub type CliAction = nsq_goflag::CliAction<Options>;
 
 /// Why the command line was rejected. `Display` is the message Go's `flag` package prints.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,25 +53,11 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<CliAction, 
         opts: Options::default(),
         version: false,
     };
-    let walked = walk_args(
-        args,
-        |name| {
-            let flag = FLAGS.iter().find(|f| f.name == name)?;
-            Some(match flag.setter {
-                Setter::Bool(_) => FlagKind::Bool,
-                _ => FlagKind::Value,
-            })
-        },
-        |name, value| match FLAGS.iter().find(|f| f.name == name) {
-            Some(flag) => flag.set(&mut state, value),
-            None => Err(CliError::Arg(ArgError::UndefinedFlag(name.to_owned()))),
-        },
-    );
-    match walked {
-        Ok(Walked::Done) => {}
-        Ok(Walked::Help) => return Ok(CliAction::PrintHelp(help_text())),
-        Err(WalkError::Arg(e)) => return Err(e.into()),
-        Err(WalkError::Value(e)) => return Err(e),
+    let walked = walk_table(args, FLAGS, |flag: &FlagSpec, value| {
+        flag.set(&mut state, value)
+    })?;
+    if walked == Walked::Help {
+        return Ok(CliAction::PrintHelp(help_text()));
     }
     if state.version {
         return Ok(CliAction::PrintVersion);
@@ -104,34 +82,30 @@ pub fn help_text() -> String {
         opts: Options::default(),
         version: false,
     };
-    let mut flags: Vec<&FlagSpec> = FLAGS.iter().collect();
-    flags.sort_by_key(|f| f.name);
-    let mut out = String::from("Usage of nsqlookupd:\n");
-    for flag in flags {
-        let (type_name, default) = match flag.setter {
-            Setter::Bool(_) => ("", None),
-            Setter::Str(field) => {
-                let v = field(&mut defaults);
-                ("string", (!v.is_empty()).then(|| format!("{v:?}")))
+    let entries = FLAGS
+        .iter()
+        .map(|flag| {
+            let (type_name, default) = match flag.setter {
+                Setter::Bool(_) => ("", None),
+                Setter::Str(field) => {
+                    let v = field(&mut defaults);
+                    ("string", (!v.is_empty()).then(|| format!("{v:?}")))
+                }
+                Setter::Duration(field) => {
+                    let v = *field(&mut defaults);
+                    ("duration", (!v.is_zero()).then(|| format_go_duration(v)))
+                }
+                Setter::LogLevel => ("value", Some(defaults.opts.log_level.as_str().to_owned())),
+            };
+            HelpEntry {
+                name: flag.name,
+                type_name,
+                usage: flag.usage,
+                default,
             }
-            Setter::Duration(field) => {
-                let v = *field(&mut defaults);
-                ("duration", (!v.is_zero()).then(|| format_go_duration(v)))
-            }
-            Setter::LogLevel => ("value", Some(defaults.opts.log_level.as_str().to_owned())),
-        };
-        if type_name.is_empty() {
-            let _ = writeln!(out, "  -{}", flag.name);
-        } else {
-            let _ = writeln!(out, "  -{} {type_name}", flag.name);
-        }
-        let _ = write!(out, "    \t{}", flag.usage);
-        if let Some(default) = default {
-            let _ = write!(out, " (default {default})");
-        }
-        out.push('\n');
-    }
-    out
+        })
+        .collect();
+    usage_text("nsqlookupd", entries)
 }
 
 /// What the parser fills in: the options, plus `--version`, which is an action rather than an option.
@@ -211,12 +185,22 @@ const FLAGS: &[FlagSpec] = &[
     },
 ];
 
+impl TableFlag for FlagSpec {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn is_bool(&self) -> bool {
+        matches!(self.setter, Setter::Bool(_))
+    }
+}
+
 impl FlagSpec {
     /// Parses and stores a flag's value; a boolean flag given alone arrives as `"true"`.
     fn set(&self, state: &mut ParseState, value: &str) -> Result<(), CliError> {
         let invalid = |reason: &str| {
             let (flag, value, reason) = (self.name.to_owned(), value.to_owned(), reason.to_owned());
-            if matches!(self.setter, Setter::Bool(_)) {
+            if self.is_bool() {
                 CliError::InvalidBool {
                     flag,
                     value,
@@ -236,13 +220,7 @@ impl FlagSpec {
             }
             Setter::Str(field) => *field(state) = value.to_owned(),
             Setter::Duration(field) => {
-                *field(state) = match go_duration_nanos(value) {
-                    Err(_) => return Err(invalid(PARSE_ERROR)),
-                    Ok((true, n)) if n > 0 => {
-                        return Err(invalid("negative durations are not allowed"))
-                    }
-                    Ok((_, n)) => Duration::from_nanos(n),
-                };
+                *field(state) = duration_flag_value(value).map_err(invalid)?
             }
             Setter::LogLevel => {
                 state.opts.log_level = LogLevel::parse(value).ok_or_else(|| {

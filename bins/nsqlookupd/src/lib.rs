@@ -139,9 +139,9 @@ impl Nsqlookupd {
             clients.clone(),
             tracker.clone(),
         ));
-        let http_task = tokio::spawn(http::serve(
+        let http_task = tokio::spawn(nsq_http::serve(
             http,
-            Arc::clone(&ctx),
+            http::router(Arc::clone(&ctx)),
             listeners.clone().cancelled_owned(),
         ));
         tracing::info!(tcp = %ctx.tcp_addr, http = %ctx.http_addr, "nsqlookupd v{NSQ_VERSION} listening");

@@ -1,20 +1,24 @@
 //! Go's command-line conventions, shared by our daemons so that scripts written for Go's `nsqd` and
 //! `nsqlookupd` keep working unchanged.
 //!
-//! Two parts:
+//! Three parts:
 //! - [`walk_args`]: the argument walk of Go's `flag` package (`-f v`, `-f=v`, `--f v`, `--f=v`, boolean flags
 //!   complete alone, parsing stops at the first non-flag or `--`, `-h`/`-help` ask for help), with Go's error
 //!   wording. Each daemon keeps its own table of flags and only answers "is this a flag, and is it boolean".
 //! - Go's value syntax: `strconv.ParseBool`, `strconv.ParseInt(s, 0, 64)` and `time.ParseDuration`, plus
 //!   `time.Duration.String` for help texts. They are the part of Go's behaviour with the most corner cases
 //!   (octal, underscores, fractional durations, overflow), and they are tested against Go's answers here.
+//! - what surrounds each daemon's flag table: the walk over it ([`walk_table`]), [`CliAction`], the help layout
+//!   ([`usage_text`]) and the duration flag rule ([`duration_flag_value`]).
 //!
 //! This crate has no dependencies and does no I/O.
 
+mod cli;
 mod walk;
 
 use std::time::Duration;
 
+pub use cli::{duration_flag_value, usage_text, walk_table, CliAction, HelpEntry, TableFlag};
 pub use walk::{walk_args, ArgError, FlagKind, WalkError, Walked};
 
 /// Go's `time.ParseDuration`: a sequence of decimal numbers, each with an optional fraction and a unit

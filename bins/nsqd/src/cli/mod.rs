@@ -9,31 +9,19 @@
 #[cfg(test)]
 mod tests;
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 pub use nsq_goflag::parse_go_duration;
 use nsq_goflag::{
-    format_go_duration, go_duration_nanos, parse_go_bool, parse_go_int, walk_args, ArgError,
-    FlagKind, WalkError, Walked, PARSE_ERROR,
+    duration_flag_value, format_go_duration, parse_go_bool, parse_go_int, usage_text, walk_table,
+    ArgError, HelpEntry, TableFlag, Walked, PARSE_ERROR,
 };
 
 use crate::options::{LogLevel, Options, TLS_NOT_REQUIRED, TLS_REQUIRED, TLS_REQUIRED_EXCEPT_HTTP};
 
-/// What the command line asks nsqd to do.
-#[derive(Debug, Clone)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once at start-up and moved straight into the daemon; a Box would only add noise for callers"
-)]
-pub enum CliAction {
-    /// Start the daemon with these options. The caller still has to check `Options::unsupported_reason`.
-    Run(Options),
-    /// `--version`: print `version_line()` and exit successfully.
-    PrintVersion,
-    /// `-h`/`--help`: print this text (as Go does, to stderr) and exit successfully.
-    PrintHelp(String),
-}
+/// What the command line asks nsqd to do: run with these options (the caller still has to check
+/// `Options::unsupported_reason`), print `version_line()`, or print the help.
+pub type CliAction = nsq_goflag::CliAction<Options>;
 
 /// Why the command line was rejected. `Display` is the message Go's `flag` package or nsqd prints.
 #[derive(Debug, thiserror::Error)]
@@ -108,26 +96,11 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<CliAction, 
         opts: Options::default(),
         version: false,
     };
-    let walked = walk_args(
-        args,
-        |name| {
-            let spec = FLAGS.iter().find(|f| f.name == name)?;
-            Some(if spec.setter.is_bool_flag() {
-                FlagKind::Bool
-            } else {
-                FlagKind::Value
-            })
-        },
-        |name, value| match FLAGS.iter().find(|f| f.name == name) {
-            Some(spec) => spec.set(&mut state, value),
-            None => Err(CliError::UndefinedFlag(name.to_owned())),
-        },
-    );
-    match walked {
-        Ok(Walked::Done) => {}
-        Ok(Walked::Help) => return Ok(CliAction::PrintHelp(help_text())),
-        Err(WalkError::Arg(e)) => return Err(e.into()),
-        Err(WalkError::Value(e)) => return Err(e),
+    let walked = walk_table(args, FLAGS, |flag: &FlagSpec, value| {
+        flag.set(&mut state, value)
+    })?;
+    if walked == Walked::Help {
+        return Ok(CliAction::PrintHelp(help_text()));
     }
     if state.version {
         return Ok(CliAction::PrintVersion);
@@ -157,23 +130,16 @@ pub fn help_text() -> String {
         opts: Options::default(),
         version: false,
     };
-    let mut flags: Vec<&FlagSpec> = FLAGS.iter().collect();
-    flags.sort_by_key(|f| f.name);
-    let mut out = String::from("Usage of nsqd:\n");
-    for flag in flags {
-        let type_name = flag.setter.type_name();
-        if type_name.is_empty() {
-            let _ = writeln!(out, "  -{}", flag.name);
-        } else {
-            let _ = writeln!(out, "  -{} {type_name}", flag.name);
-        }
-        let _ = write!(out, "    \t{}", flag.usage);
-        if let Some(default) = flag.setter.default_text(&mut defaults) {
-            let _ = write!(out, " (default {default})");
-        }
-        out.push('\n');
-    }
-    out
+    let entries = FLAGS
+        .iter()
+        .map(|flag| HelpEntry {
+            name: flag.name,
+            type_name: flag.setter.type_name(),
+            usage: flag.usage,
+            default: flag.setter.default_text(&mut defaults),
+        })
+        .collect();
+    usage_text("nsqd", entries)
 }
 
 /// The NSQ release whose behaviour this build reproduces.
@@ -507,6 +473,16 @@ const FLAGS: &[FlagSpec] = &[
     },
 ];
 
+impl TableFlag for FlagSpec {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn is_bool(&self) -> bool {
+        self.setter.is_bool_flag()
+    }
+}
+
 impl FlagSpec {
     /// Parses and stores a flag's value; for a boolean flag given alone the caller passes `"true"`.
     fn set(&self, state: &mut ParseState, value: &str) -> Result<(), CliError> {
@@ -538,13 +514,7 @@ impl FlagSpec {
                 *field(state) = u16::try_from(n).map_err(|_| invalid(PORT_RANGE_ERROR))?;
             }
             Setter::Duration(field) => {
-                *field(state) = match go_duration_nanos(value) {
-                    Err(_) => return Err(invalid(PARSE_ERROR)),
-                    Ok((true, n)) if n > 0 => {
-                        return Err(invalid("negative durations are not allowed"))
-                    }
-                    Ok((_, n)) => Duration::from_nanos(n),
-                }
+                *field(state) = duration_flag_value(value).map_err(invalid)?
             }
             Setter::LogLevel => {
                 state.opts.log_level = LogLevel::parse(value).ok_or_else(|| {

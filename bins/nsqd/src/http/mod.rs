@@ -2,22 +2,21 @@
 //!
 //! Clients such as go-nsq, pynsq, nsqjs and nsqadmin parse these answers, and the golden captures in
 //! `shared/golden/http` are the reference. The pieces:
-//! - [`router()`] builds the axum `Router`; its single handler routes by itself (the `router` module) because
-//!   httprouter's 405, OPTIONS and redirect behaviour is part of what clients see;
+//! - [`router()`] builds the axum `Router`; its single handler routes by itself (the `router` module holds
+//!   nsqd's table, matched by `nsq_http::router`) because httprouter's 405, OPTIONS and redirect behaviour is
+//!   part of what clients see;
 //! - `api` holds the endpoints, `stats*` the `/stats` snapshot and its JSON and text renderings;
-//! - `response` lays responses out in Go's header order, `request` parses queries and reads bodies with limits;
-//! - [`serve`] runs the router on hyper with title-case header names and a graceful shutdown, and answers a
-//!   request line Go could not parse with Go's own `400 Bad Request` bytes.
+//! - `request` parses queries and reads bodies with limits; responses are laid out in Go's header order by
+//!   `nsq_http::response`, shared with nsqlookupd;
+//! - `nsq_http::serve` runs the router on hyper: title-case header names, a graceful shutdown, and
+//!   Go's own `400 Bad Request` bytes for a request line Go could not parse.
 //!
 //! Debug routes (`/debug/pprof*`, `/debug/setblockrate`, `/debug/freememory`) are Go runtime tools and are not
 //! provided; they answer 404 like any unknown path.
 
 mod api;
-mod gofmt;
 mod request;
-mod response;
 mod router;
-mod server;
 mod stats;
 mod stats_json;
 mod stats_text;
@@ -26,15 +25,13 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::response::Response;
-use hyper::header;
-
-pub use server::serve;
+use hyper::{header, StatusCode};
+use nsq_http::response::{self, GoResponse, JSON, NSQ_CONTENT_TYPE, NSQ_V1};
 
 use crate::context::Context;
 use request::BodyReader;
-use router::Resolved;
 
-/// The HTTP API as an axum `Router` (for `serve`, and for tests with `oneshot`).
+/// The HTTP API as an axum `Router` (for `nsq_http::serve`, and for tests with `oneshot`).
 pub fn router(ctx: Arc<Context>) -> axum::Router {
     axum::Router::new().fallback(dispatch).with_state(ctx)
 }
@@ -56,10 +53,7 @@ async fn dispatch(State(ctx): State<Arc<Context>>, req: Request) -> Response {
     let body = BodyReader::new(body, declared, has_body, expect_continue);
 
     let (mut res, mut body) = if ctx.opts.tls_required == crate::options::TLS_REQUIRED {
-        (
-            response::tls_required(api::port_of(&ctx.opts.https_address)),
-            body,
-        )
+        (tls_required(api::port_of(&ctx.opts.https_address)), body)
     } else {
         route(&ctx, parts, body).await
     };
@@ -75,10 +69,10 @@ async fn route(
     parts: hyper::http::request::Parts,
     body: BodyReader,
 ) -> (Response, BodyReader) {
-    let path = router::decode_path(parts.uri.path());
+    let path = nsq_http::router::decode_path(parts.uri.path());
     let query = parts.uri.query().map(str::to_owned);
-    match router::resolve(&parts.method, &path, query.as_deref()) {
-        Resolved::Handle { endpoint, param } => {
+    match router::resolve(&parts.method, &path, query.as_deref()).into_endpoint(&parts.method) {
+        Ok((endpoint, param)) => {
             let mut req = api::ApiRequest {
                 method: parts.method,
                 query,
@@ -88,16 +82,18 @@ async fn route(
             let res = api::handle(ctx, endpoint, &mut req).await;
             (res, req.body)
         }
-        Resolved::Redirect { status, location } => {
-            (response::redirect(status, &location, &parts.method), body)
-        }
-        Resolved::Options { allow } => (response::options(&allow), body),
-        Resolved::MethodNotAllowed { allow } => (response::method_not_allowed(&allow), body),
-        Resolved::NotFound => (
-            response::v1_error(hyper::StatusCode::NOT_FOUND, "NOT_FOUND"),
-            body,
-        ),
+        Err(answer) => (answer, body),
     }
+}
+
+/// The plain-HTTP answer of an nsqd started with `--tls-required=true`; Go formats this body by hand.
+fn tls_required(https_port: u16) -> Response {
+    let body = format!("{{\"message\": \"TLS_REQUIRED\", \"https_port\": {https_port}}}");
+    GoResponse::new(StatusCode::FORBIDDEN)
+        .header(header::CONTENT_TYPE, JSON)
+        .header(NSQ_CONTENT_TYPE, NSQ_V1)
+        .typed_body(body)
+        .build()
 }
 
 #[cfg(test)]

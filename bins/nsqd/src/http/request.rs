@@ -15,7 +15,7 @@ use axum::body::Body;
 use bytes::{Bytes, BytesMut};
 use hyper::body::Body as _;
 
-use super::router::percent_decode;
+use nsq_http::router::percent_decode;
 
 /// The parsed query string. Values keep their order; lookups return the first, like Go's `Values.Get`.
 #[derive(Debug, Default)]

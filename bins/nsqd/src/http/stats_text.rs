@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use nsq_core::stats::{ClientStats, E2eStats};
 
-use super::gofmt::{duration_string, nanos_to_human, rfc3339_utc};
 use super::stats::{pub_count, Snapshot};
+use nsq_http::gofmt::{duration_string, nanos_to_human, rfc3339_utc};
 
 /// Renders the snapshot as Go's text format.
 pub(crate) fn render(snap: &Snapshot) -> String {

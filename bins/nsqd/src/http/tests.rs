@@ -829,7 +829,7 @@ async fn start(ctx: Arc<Context>) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(super::serve(listener, ctx, async move {
+    let task = tokio::spawn(nsq_http::serve(listener, router(ctx), async move {
         let _ = stopped.await;
     }));
     Server { addr, stop, task }

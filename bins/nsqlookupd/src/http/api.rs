@@ -7,10 +7,11 @@ use axum::response::Response;
 use hyper::StatusCode;
 use serde::Serialize;
 
-use super::response::{plain_text, v1_empty, v1_error, v1_json};
-use super::router::{percent_decode, Endpoint};
+use super::router::Endpoint;
 use crate::db::Peer;
 use crate::{now_ns, Context, NSQ_VERSION};
+use nsq_http::response::{plain_text, v1_empty, v1_error, v1_json_value};
+use nsq_http::router::percent_decode;
 
 /// `time.Time{}.UnixNano()` in Go: what `/debug` shows as `tombstoned_at` for a producer never tombstoned.
 const GO_ZERO_TIME_UNIX_NANO: i64 = -6_795_364_578_871_345_152;
@@ -18,20 +19,29 @@ const GO_ZERO_TIME_UNIX_NANO: i64 = -6_795_364_578_871_345_152;
 /// Runs one endpoint.
 pub(crate) fn handle(ctx: &Context, endpoint: Endpoint, raw_query: Option<&str>) -> Response {
     let result = match endpoint {
-        Endpoint::Ping => return plain_text("OK"),
-        Endpoint::Info => Ok(v1_json(&Info {
-            version: NSQ_VERSION,
-        })),
-        Endpoint::Topics => Ok(v1_json(&Topics {
-            topics: ctx.db.topics(),
-        })),
+        Endpoint::Ping => return plain_text(StatusCode::OK, "OK"),
+        Endpoint::Info => Ok(v1_json_value(
+            StatusCode::OK,
+            &Info {
+                version: NSQ_VERSION,
+            },
+        )),
+        Endpoint::Topics => Ok(v1_json_value(
+            StatusCode::OK,
+            &Topics {
+                topics: ctx.db.topics(),
+            },
+        )),
         Endpoint::Nodes => Ok(nodes(ctx)),
         Endpoint::Debug => Ok(debug(ctx)),
         Endpoint::Channels => Query::parse(raw_query).and_then(|q| {
             let topic = q.require("topic", "MISSING_ARG_TOPIC")?;
-            Ok(v1_json(&Channels {
-                channels: ctx.db.channels(topic),
-            }))
+            Ok(v1_json_value(
+                StatusCode::OK,
+                &Channels {
+                    channels: ctx.db.channels(topic),
+                },
+            ))
         }),
         Endpoint::Lookup => Query::parse(raw_query).and_then(|q| lookup(ctx, &q)),
         Endpoint::TopicCreate => Query::parse(raw_query).and_then(|q| {
@@ -100,10 +110,13 @@ fn lookup(ctx: &Context, q: &Query) -> Result<Response, ApiError> {
             code: "TOPIC_NOT_FOUND",
         });
     };
-    Ok(v1_json(&LookupBody {
-        channels: found.channels,
-        producers: found.producers.iter().map(|p| PeerJson::new(p)).collect(),
-    }))
+    Ok(v1_json_value(
+        StatusCode::OK,
+        &LookupBody {
+            channels: found.channels,
+            producers: found.producers.iter().map(|p| PeerJson::new(p)).collect(),
+        },
+    ))
 }
 
 fn nodes(ctx: &Context) -> Response {
@@ -116,7 +129,7 @@ fn nodes(ctx: &Context) -> Response {
             topics: n.topics.iter().map(|(name, _)| name.as_str()).collect(),
         })
         .collect();
-    v1_json(&Nodes { producers })
+    v1_json_value(StatusCode::OK, &Nodes { producers })
 }
 
 fn debug(ctx: &Context) -> Response {
@@ -143,7 +156,7 @@ fn debug(ctx: &Context) -> Response {
             (key.as_str(), entries)
         })
         .collect();
-    v1_json(&body)
+    v1_json_value(StatusCode::OK, &body)
 }
 
 /// Go's `http_api.GetTopicChannelArgs`.

@@ -1,4 +1,4 @@
-//! Responses laid out exactly as Go's `net/http` writes nsq's `http_api` answers.
+//! Responses laid out exactly as Go's `net/http` writes nsq's `http_api` answers, for both daemons.
 //!
 //! Clients see the header order, so it is reproduced here rather than left to hyper. Go writes the handler's
 //! headers sorted by name, then `Date`, then `Content-Length`, then the headers it adds itself: a sniffed
@@ -6,7 +6,8 @@
 //! out chunked. hyper writes a `HeaderMap` in insertion order and keeps a `Date` it is given, so building the
 //! map in Go's order (with our own `Date`) gives Go's bytes; hyper adds `Transfer-Encoding: chunked` last, which
 //! is also where Go puts it. The server enables title-case header names, which turns `x-nsq-content-type` into
-//! Go's canonical `X-Nsq-Content-Type`.
+//! Go's canonical `X-Nsq-Content-Type`. [`GoResponse`] is public so that a daemon can build an answer of its
+//! own (nsqd's `TLS_REQUIRED`) with the same layout.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -20,24 +21,26 @@ use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::StatusCode;
 use serde::Serialize;
 
-use super::gofmt;
+use crate::gofmt;
 
 /// nsq's marker that a body is in the V1 format (go-nsq reads top-level JSON only when it is present).
-pub(crate) const NSQ_CONTENT_TYPE: HeaderName = HeaderName::from_static("x-nsq-content-type");
-const NSQ_V1: HeaderValue = HeaderValue::from_static("nsq; version=1.0");
-const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
+pub const NSQ_CONTENT_TYPE: HeaderName = HeaderName::from_static("x-nsq-content-type");
+/// The value of [`NSQ_CONTENT_TYPE`] on every V1 answer.
+pub const NSQ_V1: HeaderValue = HeaderValue::from_static("nsq; version=1.0");
+/// The `Content-Type` of nsq's JSON answers.
+pub const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
 const TEXT_HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
 
 /// Go's `bufferBeforeChunkingSize`: a handler that writes more than this in one go gets a chunked response.
 const CHUNKING_THRESHOLD: usize = 2048;
 
 /// What Go's `net/http` sends when it cannot parse a request at all (the first request line is malformed).
-pub(crate) const GO_BAD_REQUEST: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; \
+pub const GO_BAD_REQUEST: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; \
 charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request";
 
 /// A response under construction: the handler-set headers (sorted at the end, as Go does) and the body.
 #[derive(Debug)]
-pub(crate) struct GoResponse {
+pub struct GoResponse {
     status: StatusCode,
     headers: Vec<(HeaderName, HeaderValue)>,
     body: Bytes,
@@ -47,7 +50,7 @@ pub(crate) struct GoResponse {
 
 impl GoResponse {
     /// An empty response with `status` and no headers yet.
-    pub(crate) fn new(status: StatusCode) -> Self {
+    pub fn new(status: StatusCode) -> Self {
         Self {
             status,
             headers: Vec::new(),
@@ -57,27 +60,27 @@ impl GoResponse {
     }
 
     /// Adds a handler-set header.
-    pub(crate) fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
         self
     }
 
     /// Sets a body whose type Go would detect from its bytes.
-    pub(crate) fn sniffed_body(mut self, body: impl Into<Bytes>) -> Self {
+    pub fn sniffed_body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = body.into();
         self.sniff = true;
         self
     }
 
     /// Sets a body whose `Content-Type` the handler already gave.
-    pub(crate) fn typed_body(mut self, body: impl Into<Bytes>) -> Self {
+    pub fn typed_body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = body.into();
         self.sniff = false;
         self
     }
 
     /// Builds the response with Go's header order.
-    pub(crate) fn build(mut self) -> Response {
+    pub fn build(mut self) -> Response {
         self.headers
             .sort_by_cached_key(|(name, _)| canonical_name(name.as_str()));
         let mut res = Response::new(Body::empty());
@@ -115,7 +118,7 @@ impl GoResponse {
 }
 
 /// Go's `http_api.RespondV1` for a JSON value: `Content-Type`, `X-Nsq-Content-Type`, `Date`, length.
-pub(crate) fn v1_json(status: StatusCode, body: Vec<u8>) -> Response {
+pub fn v1_json(status: StatusCode, body: Vec<u8>) -> Response {
     GoResponse::new(status)
         .header(header::CONTENT_TYPE, JSON)
         .header(NSQ_CONTENT_TYPE, NSQ_V1)
@@ -124,7 +127,7 @@ pub(crate) fn v1_json(status: StatusCode, body: Vec<u8>) -> Response {
 }
 
 /// Serializes `value` as Go's `json.Marshal` would and answers it with [`v1_json`].
-pub(crate) fn v1_json_value<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response {
+pub fn v1_json_value<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response {
     match nsq_protocol::to_go_json(value) {
         Ok(body) => v1_json(status, body),
         Err(err) => {
@@ -136,13 +139,13 @@ pub(crate) fn v1_json_value<T: Serialize + ?Sized>(status: StatusCode, value: &T
 
 /// The body of every nsq HTTP error: `{"message":"<CODE>"}`.
 #[derive(Debug, Serialize)]
-pub(crate) struct ErrorBody<'a> {
+pub struct ErrorBody<'a> {
     /// The error code, such as `TOPIC_NOT_FOUND`.
-    pub(crate) message: &'a str,
+    pub message: &'a str,
 }
 
 /// An nsq error answer: `status` with `{"message":"<code>"}`.
-pub(crate) fn v1_error(status: StatusCode, code: &str) -> Response {
+pub fn v1_error(status: StatusCode, code: &str) -> Response {
     v1_error_response(status, code).build()
 }
 
@@ -156,7 +159,7 @@ fn v1_error_response(status: StatusCode, code: &str) -> GoResponse {
 }
 
 /// A V1 success whose value is a string: written raw, typed by sniffing (empty: no `Content-Type`).
-pub(crate) fn v1_text(body: impl Into<Bytes>) -> Response {
+pub fn v1_text(body: impl Into<Bytes>) -> Response {
     GoResponse::new(StatusCode::OK)
         .header(NSQ_CONTENT_TYPE, NSQ_V1)
         .sniffed_body(body)
@@ -164,17 +167,17 @@ pub(crate) fn v1_text(body: impl Into<Bytes>) -> Response {
 }
 
 /// A V1 success without a value: `X-Nsq-Content-Type`, `Date`, `Content-Length: 0`.
-pub(crate) fn v1_empty() -> Response {
+pub fn v1_empty() -> Response {
     v1_text(Bytes::new())
 }
 
 /// nsq's `PlainText` decorator (only `/ping` uses it): no `X-Nsq-Content-Type`.
-pub(crate) fn plain_text(status: StatusCode, body: impl Into<Bytes>) -> Response {
+pub fn plain_text(status: StatusCode, body: impl Into<Bytes>) -> Response {
     GoResponse::new(status).sniffed_body(body).build()
 }
 
 /// httprouter's automatic answer to `OPTIONS` on a known path: 200, `Allow`, empty body.
-pub(crate) fn options(allow: &str) -> Response {
+pub fn options(allow: &str) -> Response {
     let mut res = GoResponse::new(StatusCode::OK);
     if let Ok(allow) = HeaderValue::try_from(allow) {
         res = res.header(header::ALLOW, allow);
@@ -183,7 +186,7 @@ pub(crate) fn options(allow: &str) -> Response {
 }
 
 /// httprouter's 405: an `Allow` header (sorted first, as Go sorts header names) and nsq's body.
-pub(crate) fn method_not_allowed(allow: &str) -> Response {
+pub fn method_not_allowed(allow: &str) -> Response {
     let mut res = v1_error_response(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED");
     if let Ok(allow) = HeaderValue::try_from(allow) {
         res = res.header(header::ALLOW, allow);
@@ -193,7 +196,7 @@ pub(crate) fn method_not_allowed(allow: &str) -> Response {
 
 /// Go's `http.Redirect` to an absolute path: `Content-Type` and a small HTML body only for GET (the type also for
 /// HEAD), `Location`, then the usual `Date` and length.
-pub(crate) fn redirect(status: StatusCode, location: &str, method: &hyper::Method) -> Response {
+pub fn redirect(status: StatusCode, location: &str, method: &hyper::Method) -> Response {
     let Ok(value) = HeaderValue::try_from(location) else {
         return v1_error(StatusCode::NOT_FOUND, "NOT_FOUND");
     };
@@ -211,18 +214,8 @@ pub(crate) fn redirect(status: StatusCode, location: &str, method: &hyper::Metho
     res.build()
 }
 
-/// The plain-HTTP answer of an nsqd started with `--tls-required=true`; Go formats this body by hand.
-pub(crate) fn tls_required(https_port: u16) -> Response {
-    let body = format!("{{\"message\": \"TLS_REQUIRED\", \"https_port\": {https_port}}}");
-    GoResponse::new(StatusCode::FORBIDDEN)
-        .header(header::CONTENT_TYPE, JSON)
-        .header(NSQ_CONTENT_TYPE, NSQ_V1)
-        .typed_body(body)
-        .build()
-}
-
 /// Appends `Connection: close`, which Go adds (after the length) when it gives up reading a large request body.
-pub(crate) fn close_connection(res: &mut Response) {
+pub fn close_connection(res: &mut Response) {
     res.headers_mut()
         .append(header::CONNECTION, HeaderValue::from_static("close"));
 }
@@ -271,8 +264,12 @@ fn html_escape(s: &str) -> String {
     out
 }
 
+/// Unix seconds now, for the `Date` header.
 fn now_secs() -> i64 {
-    nsq_core::now_ns().div_euclid(1_000_000_000)
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// A body that yields its bytes in one frame but does not announce its size, so hyper sends it chunked.

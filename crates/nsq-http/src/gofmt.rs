@@ -1,9 +1,9 @@
-//! Go's text renderings that HTTP clients can see, written once so the stats text and the response headers
-//! agree with Go byte for byte: `time.Duration.String()`, RFC 3339 and RFC 1123 (HTTP `Date`) timestamps in
-//! UTC, and nsq's `NanoSecondToHuman` used for e2e latencies.
+//! Go's text renderings that HTTP clients can see, written once so that nsqd's stats text and both daemons'
+//! response headers agree with Go byte for byte: `time.Duration.String()`, RFC 3339 and RFC 1123 (HTTP
+//! `Date`) timestamps in UTC, and nsq's `NanoSecondToHuman` used for e2e latencies.
 
 /// Go's `time.Duration(nanos).String()`: `0s`, `150.06719ms`, `7.528259437s`, `1m5s`, `2h0m3.5s`.
-pub(crate) fn duration_string(nanos: i64) -> String {
+pub fn duration_string(nanos: i64) -> String {
     if nanos == 0 {
         return "0s".to_owned();
     }
@@ -44,7 +44,7 @@ fn fixed_point(v: u64, digits: u32) -> String {
 }
 
 /// nsq's `stringy.NanoSecondToHuman`: one decimal and the largest unit the value exceeds (`3.5s`, `0.0ns`).
-pub(crate) fn nanos_to_human(v: f64) -> String {
+pub fn nanos_to_human(v: f64) -> String {
     let (v, suffix) = if v > 1e9 {
         (v / 1e9, "s")
     } else if v > 1e6 {
@@ -58,7 +58,7 @@ pub(crate) fn nanos_to_human(v: f64) -> String {
 }
 
 /// Go's `time.Unix(secs, 0).Format(time.RFC3339)` on a machine whose zone is UTC: `2026-11-21T16:09:21Z`.
-pub(crate) fn rfc3339_utc(unix_secs: i64) -> String {
+pub fn rfc3339_utc(unix_secs: i64) -> String {
     let t = Civil::from_unix(unix_secs);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
@@ -67,7 +67,7 @@ pub(crate) fn rfc3339_utc(unix_secs: i64) -> String {
 }
 
 /// The HTTP `Date` format (`http.TimeFormat`): `Sat, 21 Nov 2026 16:09:22 GMT`.
-pub(crate) fn http_date(unix_secs: i64) -> String {
+pub fn http_date(unix_secs: i64) -> String {
     const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -161,5 +161,6 @@ mod tests {
         assert_eq!(http_date(1_795_277_362), "Sat, 21 Nov 2026 16:09:22 GMT");
         assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(http_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
     }
 }

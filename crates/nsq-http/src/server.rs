@@ -1,17 +1,18 @@
-//! The HTTP listener: hyper's HTTP/1 server around the axum router.
+//! The HTTP listener both daemons use: hyper's HTTP/1 server around a daemon's axum router, with Go's wire
+//! details.
 //!
-//! hyper is used directly (not `axum::serve`) for two things clients see: title-case header names (Go's
-//! canonical `X-Nsq-Content-Type`), and Go's exact answer to a request line it cannot parse. Go's answer to
-//! the lookupd TCP magic sent to the HTTP port is `HTTP/1.1 400 Bad Request`, `Connection: close`, body
-//! `400 Bad Request`; hyper's differs, so the first line of each connection is checked before hyper sees it.
+//! hyper is used directly (not `axum::serve`) for two things clients can see: header names in title case
+//! (Go's canonical `X-Nsq-Content-Type`), and Go's exact reply to a request line it cannot parse. go-nsq's
+//! tests send the nsqd TCP magic to the HTTP port (and the lookupd magic reaches lookupd's the same way) and
+//! expect `HTTP/1.1 400 Bad Request` with `Connection: close` and the body `400 Bad Request`; hyper's own
+//! answer differs, so the first request line of each connection is checked here before hyper sees the bytes.
 //!
-//! Shutdown is graceful: the listener closes, idle connections close, requests in progress finish (bounded by
-//! [`DRAIN_DEADLINE`]).
+//! Shutdown is graceful: when `shutdown` resolves, the listener closes, idle connections close, and requests in
+//! progress finish (bounded by [`DRAIN_DEADLINE`]).
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
@@ -26,23 +27,22 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::Service;
 
-use super::response::GO_BAD_REQUEST;
-use crate::Context;
+use crate::response::GO_BAD_REQUEST;
 
 /// How long shutdown waits for requests in progress.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 /// A first request line longer than this is left to hyper to judge.
 const SNIFF_LIMIT: usize = 8 * 1024;
-/// Pause after a failed `accept`.
+/// Pause after a failed `accept` (for example when out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Serves the HTTP API on `listener` until `shutdown` resolves.
+/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and lets requests in progress
+/// finish.
 pub async fn serve(
     listener: TcpListener,
-    ctx: Arc<Context>,
+    app: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let app = super::router(ctx);
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
     tokio::pin!(shutdown);
@@ -82,13 +82,13 @@ async fn connection(mut stream: TcpStream, app: axum::Router, stop: Cancellation
         () = stop.cancelled() => return,
     };
     let prefix = match sniffed {
-        Ok(Some(prefix)) => prefix,
-        Ok(None) => {
+        Ok(Sniffed::Http(prefix)) => prefix,
+        Ok(Sniffed::Malformed) => {
             let _ = stream.write_all(GO_BAD_REQUEST).await;
             let _ = stream.shutdown().await;
             return;
         }
-        Err(_) => return,
+        Ok(Sniffed::Closed) | Err(_) => return,
     };
     let io = TokioIo::new(Prefixed {
         prefix,
@@ -118,24 +118,39 @@ async fn connection(mut stream: TcpStream, app: axum::Router, stop: Cancellation
     }
 }
 
-/// Reads up to the first `\n` (or [`SNIFF_LIMIT`] bytes). `Some(bytes)` to hand to hyper, `None` for a line
-/// Go rejects with its plain 400. A client that closes before a whole line is an error (nothing to answer).
-async fn sniff_request_line(stream: &mut TcpStream) -> io::Result<Option<BytesMut>> {
+/// What the first bytes of a connection turned out to be.
+enum Sniffed {
+    /// Looks like HTTP (or is too long to judge); hand these bytes to hyper first.
+    Http(BytesMut),
+    /// A first line Go's server rejects with its plain `400 Bad Request`.
+    Malformed,
+    /// The client closed before sending a whole line.
+    Closed,
+}
+
+/// Reads until the first `\n` (or [`SNIFF_LIMIT`] bytes) and judges the request line as Go's
+/// `parseRequestLine` would.
+async fn sniff_request_line(stream: &mut TcpStream) -> io::Result<Sniffed> {
     let mut buf = BytesMut::with_capacity(1024);
     loop {
         if let Some(end) = buf.iter().position(|&b| b == b'\n') {
-            return Ok(is_go_request_line(&buf[..end]).then_some(buf));
+            return Ok(if is_go_request_line(&buf[..end]) {
+                Sniffed::Http(buf)
+            } else {
+                Sniffed::Malformed
+            });
         }
         if buf.len() >= SNIFF_LIMIT {
-            return Ok(Some(buf));
+            return Ok(Sniffed::Http(buf));
         }
         if stream.read_buf(&mut buf).await? == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
+            return Ok(Sniffed::Closed);
         }
     }
 }
 
-/// `METHOD SP URI SP HTTP/d.d`, split at the first two spaces as Go's `parseRequestLine` does.
+/// `METHOD SP URI SP HTTP/d.d`, split at the first two spaces as Go does: a token method, a non-empty target
+/// and a well-formed version. Anything else is answered with Go's 400.
 fn is_go_request_line(line: &[u8]) -> bool {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let mut parts = line.splitn(3, |&b| b == b' ');
@@ -151,7 +166,7 @@ fn is_go_request_line(line: &[u8]) -> bool {
     !method.is_empty() && method.iter().all(token) && !uri.is_empty() && version_ok
 }
 
-/// A stream whose first bytes were already read; they are replayed first.
+/// A stream whose first bytes were already read: they are replayed before the rest.
 #[derive(Debug)]
 struct Prefixed {
     prefix: BytesMut,
@@ -184,6 +199,18 @@ impl AsyncWrite for Prefixed {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
 
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
     fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_flush(cx)
     }
@@ -199,10 +226,16 @@ mod tests {
 
     #[test]
     fn request_lines_are_judged_like_go() {
-        assert!(is_go_request_line(b"GET /lookup?topic=a HTTP/1.1\r"));
-        // The golden http_port_receives_tcp_magic exchange: the lookupd magic and a PING.
+        assert!(is_go_request_line(b"GET /ping HTTP/1.1\r"));
+        assert!(is_go_request_line(b"POST /pub?topic=a HTTP/1.0"));
+        // The golden http_port_receives_tcp_magic exchange: the nsqd TCP magic and IDENTIFY.
+        assert!(!is_go_request_line(b"  V2IDENTIFY"));
+        // The same exchange against nsqlookupd: its magic and a PING.
         assert!(!is_go_request_line(b"  V1PING"));
+        assert!(!is_go_request_line(b""));
         assert!(!is_go_request_line(b"GET /ping"));
+        assert!(!is_go_request_line(b"GET /a b HTTP/1.1"));
         assert!(!is_go_request_line(b"G(T /ping HTTP/1.1"));
+        assert!(!is_go_request_line(b"GET  HTTP/1.1"));
     }
 }
