@@ -6,6 +6,9 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
 
 use nsq_core::stats::ClientStats;
 use nsq_core::{Topic, Topics};
@@ -70,11 +73,21 @@ impl Context {
         }
     }
 
-    /// Waits while published data is piling up faster than the disk takes it (see `persist`).
-    pub async fn wait_writable(&self) {
+    /// Publishes `bodies` to `topic` (PUB, MPUB, DPUB and HTTP `/pub`, `/mpub`) and returns once the publish
+    /// may be acknowledged: first it waits while more published data than the write budget is waiting for the
+    /// disk (see `persist`), then, after the put, until the records it sent to a diskqueue are in their file,
+    /// as Go's diskqueue `Put` returns after its write.
+    pub async fn publish(
+        &self,
+        topic: &Topic,
+        bodies: impl IntoIterator<Item = Bytes>,
+        defer: Duration,
+    ) -> Result<(), nsq_core::Error> {
         if let Some(p) = &self.persistence {
             p.writable().await;
         }
+        topic.put_messages(bodies, defer)?.written().await;
+        Ok(())
     }
 
     /// Returns the topic, creating it if needed (Go `NSQD.GetTopic`). A new topic first gets the non-ephemeral

@@ -75,6 +75,32 @@ impl BackendQueue for MemoryBackend {
     }
 }
 
+/// Go's `put` for a batch: messages go to `memory` while it holds fewer than `capacity`, the rest to
+/// `backend` in one call (one diskqueue lock and one encoding block for the lot). Returns how many were
+/// stored in all and how many of them went to the backend.
+pub(crate) fn store_batch(
+    memory: &mut VecDeque<Message>,
+    capacity: usize,
+    backend: &mut dyn BackendQueue,
+    msgs: impl Iterator<Item = Message>,
+) -> (u64, u64) {
+    let mut total = 0u64;
+    let mut to_memory = 0u64;
+    let mut msgs = msgs.inspect(|_| total += 1);
+    while memory.len() < capacity {
+        match msgs.next() {
+            Some(msg) => {
+                memory.push_back(msg);
+                to_memory += 1;
+            }
+            None => break,
+        }
+    }
+    backend.put_batch(&mut msgs);
+    drop(msgs);
+    (total, total - to_memory)
+}
+
 /// Where a daemon's topics and channels keep what overflows their memory queues.
 #[derive(Debug, Clone, Default)]
 pub enum Storage {
@@ -228,11 +254,6 @@ impl WriteReceipt {
         if let Some(t) = ticket {
             self.tickets.push(t);
         }
-    }
-
-    /// Whether nothing went to disk.
-    pub fn is_empty(&self) -> bool {
-        self.tickets.is_empty()
     }
 
     /// Completes once every record of the publish is in a file.

@@ -20,7 +20,7 @@ use rand::Rng;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::backend::{BackendQueue, WriteTicket};
+use crate::backend::{store_batch, BackendQueue, WriteTicket};
 use crate::consumer::Consumer;
 use crate::deferred::DeferredQueue;
 use crate::error::Error;
@@ -149,22 +149,14 @@ impl Channel {
             return Err(Error::Exiting);
         }
         let mut st = self.state.lock();
-        let mut n = 0u64;
-        let mut to_memory = 0u64;
-        {
-            let mut msgs = msgs.inspect(|_| n += 1);
-            while st.memory.len() < self.mem_capacity {
-                match msgs.next() {
-                    Some(msg) => {
-                        st.memory.push_back(msg);
-                        to_memory += 1;
-                    }
-                    None => break,
-                }
-            }
-            st.backend.put_batch(&mut msgs);
-        }
-        let ticket = if n > to_memory {
+        let st_ref = &mut *st;
+        let (n, to_backend) = store_batch(
+            &mut st_ref.memory,
+            self.mem_capacity,
+            st_ref.backend.as_mut(),
+            msgs,
+        );
+        let ticket = if to_backend > 0 {
             st.backend.ticket()
         } else {
             None
@@ -398,21 +390,16 @@ impl Channel {
     pub(crate) fn flush(&self) -> usize {
         let mut st = self.state.lock();
         let st = &mut *st;
-        let mut n = 0;
-        for m in std::mem::take(&mut st.memory) {
-            st.backend.put(m);
-            n += 1;
-        }
-        for entry in st.in_flight.drain().collect::<Vec<_>>() {
-            st.backend.put(entry.msg);
-            n += 1;
-        }
         let mut deferred: Vec<_> = st.deferred.drain_timed().collect();
         deferred.sort_by_key(|t| (t.when, t.seq));
-        for t in deferred {
-            st.backend.put(t.item);
-            n += 1;
-        }
+        let mut n = 0;
+        let mut all = std::mem::take(&mut st.memory)
+            .into_iter()
+            .chain(st.in_flight.drain().map(|entry| entry.msg))
+            .chain(deferred.into_iter().map(|t| t.item))
+            .inspect(|_| n += 1);
+        st.backend.put_batch(&mut all);
+        drop(all);
         n
     }
 

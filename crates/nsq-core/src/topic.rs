@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use crate::backend::{BackendQueue, Storage, WriteReceipt};
+use crate::backend::{store_batch, BackendQueue, Storage, WriteReceipt};
 use crate::channel::{mem_capacity, Channel};
 use crate::error::Error;
 use crate::events::Event;
@@ -176,16 +176,14 @@ impl Topic {
         self.message_bytes.fetch_add(bytes, Ordering::Relaxed);
         let mut receipt = WriteReceipt::default();
         if st.channels.is_empty() || self.is_holding() || !st.backlog_is_empty() {
-            let mut to_backend = false;
-            for m in msgs {
-                if st.memory.len() < self.mem_capacity {
-                    st.memory.push_back(m);
-                } else {
-                    st.backend.put(m);
-                    to_backend = true;
-                }
-            }
-            if to_backend {
+            let st = &mut *st;
+            let (_, to_backend) = store_batch(
+                &mut st.memory,
+                self.mem_capacity,
+                st.backend.as_mut(),
+                msgs.into_iter(),
+            );
+            if to_backend > 0 {
                 receipt.add(st.backend.ticket());
             }
             return Ok(receipt);
@@ -290,16 +288,13 @@ impl Topic {
     /// Moves every message held in memory (the topic's and its channels', including in-flight and deferred
     /// ones) to the backends, as Go's `Topic.flush` and `Channel.flush` do at exit. Returns how many moved.
     pub fn flush(&self) -> usize {
-        let channels = {
+        let (mut n, channels) = {
             let mut st = self.state.lock();
             let memory = std::mem::take(&mut st.memory);
             let n = memory.len();
-            for m in memory {
-                st.backend.put(m);
-            }
+            st.backend.put_batch(&mut memory.into_iter());
             (n, st.channels.values().cloned().collect::<Vec<_>>())
         };
-        let (mut n, channels) = channels;
         for c in channels {
             n += c.flush();
         }

@@ -198,9 +198,9 @@ async fn publish(ctx: &Context, req: &mut ApiRequest) -> ApiResult {
         }
     }
     let topic = topic.ok_or(EXITING)?;
-    let receipt = topic.put_message(body, defer).map_err(|_| EXITING)?;
-    receipt.written().await;
-    ctx.wait_writable().await;
+    ctx.publish(&topic, [body], defer)
+        .await
+        .map_err(|_| EXITING)?;
     Ok(v1_text("OK"))
 }
 
@@ -238,11 +238,9 @@ async fn multi_publish(ctx: &Context, req: &mut ApiRequest) -> ApiResult {
         split_text_mpub(&body, read_max, ctx.opts.max_msg_size)?
     };
     let topic = topic.ok_or(EXITING)?;
-    let receipt = topic
-        .put_messages(messages, Duration::ZERO)
+    ctx.publish(&topic, messages, Duration::ZERO)
+        .await
         .map_err(|_| EXITING)?;
-    receipt.written().await;
-    ctx.wait_writable().await;
     Ok(v1_text("OK"))
 }
 

@@ -464,11 +464,10 @@ impl Conn {
         let topic_name = parse_pub_topic("PUB", params)?;
         let body = self.read_single_body(BodyKind::Pub).await?;
         let topic = self.ctx.get_topic(&topic_name).await;
-        let receipt = topic
-            .put_message(body, Duration::ZERO)
+        self.ctx
+            .publish(&topic, [body], Duration::ZERO)
+            .await
             .map_err(|e| wire_error(Failed::Pub, &e))?;
-        receipt.written().await;
-        self.ctx.wait_writable().await;
         self.client.published(&topic_name, 1);
         Ok(Some(Bytes::from_static(OK)))
     }
@@ -482,11 +481,10 @@ impl Conn {
             Body::Single(b) => vec![b],
         };
         let n = bodies.len() as u64;
-        let receipt = topic
-            .put_messages(bodies, Duration::ZERO)
+        self.ctx
+            .publish(&topic, bodies, Duration::ZERO)
+            .await
             .map_err(|e| wire_error(Failed::Mpub, &e))?;
-        receipt.written().await;
-        self.ctx.wait_writable().await;
         self.client.published(&topic_name, n);
         Ok(Some(Bytes::from_static(OK)))
     }
@@ -496,11 +494,10 @@ impl Conn {
         let (topic_name, defer_ms) = parse_dpub(params, max_ms)?;
         let body = self.read_single_body(BodyKind::Dpub).await?;
         let topic = self.ctx.get_topic(&topic_name).await;
-        let receipt = topic
-            .put_message(body, Duration::from_millis(defer_ms))
+        self.ctx
+            .publish(&topic, [body], Duration::from_millis(defer_ms))
+            .await
             .map_err(|e| wire_error(Failed::Dpub, &e))?;
-        receipt.written().await;
-        self.ctx.wait_writable().await;
         self.client.published(&topic_name, 1);
         Ok(Some(Bytes::from_static(OK)))
     }
