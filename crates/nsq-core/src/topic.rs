@@ -258,14 +258,25 @@ impl Topic {
     }
 
     /// Deletes the topic and all its channels (Go `Topic.Delete`).
+    /// Reports the topic's deletion, then each channel's, in Go's order (lookupd hears UNREGISTER for the topic,
+    /// then for each channel). Only the first call reports anything.
     pub(crate) fn delete(&self) {
-        let channels = {
+        let (channels, first) = {
             let mut st = self.state.lock();
-            self.exiting.store(true, Ordering::Release);
-            std::mem::take(&mut st.channels)
+            let first = !self.exiting.swap(true, Ordering::AcqRel);
+            (std::mem::take(&mut st.channels), first)
         };
-        for c in channels.values() {
+        if first {
+            self.shared.emit(Event::TopicDeleted {
+                topic: self.name.clone(),
+            });
+        }
+        for (name, c) in channels {
             c.delete();
+            self.shared.emit(Event::ChannelDeleted {
+                topic: self.name.clone(),
+                channel: name,
+            });
         }
         let mut st = self.state.lock();
         st.memory = VecDeque::new();

@@ -101,19 +101,11 @@ impl Topics {
     /// exiting before it leaves the map, so a concurrent publish fails instead of silently recreating it.
     pub fn delete_existing_topic(&self, name: &str) -> Result<(), Error> {
         let topic = self.get_existing_topic(name).ok_or(Error::TopicNotFound)?;
+        // Reports the deletion (before the name is free again, so a re-creation is always reported after it).
         topic.delete();
-        let removed = {
-            let mut map = self.map.write();
-            let ours = map.get(name).is_some_and(|t| Arc::ptr_eq(t, &topic));
-            if ours {
-                map.remove(name);
-            }
-            ours
-        };
-        if removed {
-            self.shared.emit(Event::TopicDeleted {
-                topic: name.to_owned(),
-            });
+        let mut map = self.map.write();
+        if map.get(name).is_some_and(|t| Arc::ptr_eq(t, &topic)) {
+            map.remove(name);
         }
         Ok(())
     }

@@ -26,7 +26,7 @@
 mod channels;
 mod peer;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -98,9 +98,6 @@ pub struct Lookup {
     identity: Identity,
     limits: Limits,
     lines: broadcast::Sender<Bytes>,
-    /// Topic to channels, as announced, so a topic's deletion can unregister its channels too (the domain
-    /// reports only the topic).
-    announced: Mutex<BTreeMap<String, BTreeSet<String>>>,
     /// IDENTIFY answers by lookupd TCP address, kept across reconnects like Go's `lookupPeer.Info`.
     infos: Mutex<BTreeMap<String, PeerInfo>>,
     /// Receivers made at start for the configured lookupds, so the events of loading `nsqd.dat` reach them
@@ -122,53 +119,24 @@ impl Lookup {
             identity,
             limits,
             lines,
-            announced: Mutex::new(BTreeMap::new()),
             infos: Mutex::new(BTreeMap::new()),
             early: Mutex::new(early),
             addresses_changed: Notify::new(),
         }
     }
 
-    /// Queues the REGISTER/UNREGISTER lines for a domain event (Go's `lookupLoop` `notifyChan` branch). Never
-    /// blocks: see the module docs for what happens when a peer falls behind.
+    /// Queues the REGISTER/UNREGISTER line for a domain event (Go's `lookupLoop` `notifyChan` branch). Never
+    /// blocks: see the module docs for what happens when a peer falls behind. A topic's deletion arrives as
+    /// the topic's event followed by one per channel, Go's order.
     pub fn on_event(&self, event: &Event) {
-        let lines = {
-            let mut announced = self.announced.lock();
-            match event {
-                Event::TopicCreated { topic } => {
-                    announced.entry(topic.clone()).or_default();
-                    vec![line("REGISTER", topic, None)]
-                }
-                Event::ChannelCreated { topic, channel } => {
-                    announced
-                        .entry(topic.clone())
-                        .or_default()
-                        .insert(channel.clone());
-                    vec![line("REGISTER", topic, Some(channel.as_str()))]
-                }
-                Event::ChannelDeleted { topic, channel } => {
-                    if let Some(channels) = announced.get_mut(topic) {
-                        channels.remove(channel);
-                    }
-                    vec![line("UNREGISTER", topic, Some(channel.as_str()))]
-                }
-                Event::TopicDeleted { topic } => {
-                    // Go's topic deletion notifies the topic first, then each channel as it is deleted.
-                    let channels = announced.remove(topic).unwrap_or_default();
-                    std::iter::once(line("UNREGISTER", topic, None))
-                        .chain(
-                            channels
-                                .iter()
-                                .map(|c| line("UNREGISTER", topic, Some(c.as_str()))),
-                        )
-                        .collect()
-                }
-            }
+        let l = match event {
+            Event::TopicCreated { topic } => line("REGISTER", topic, None),
+            Event::ChannelCreated { topic, channel } => line("REGISTER", topic, Some(channel)),
+            Event::ChannelDeleted { topic, channel } => line("UNREGISTER", topic, Some(channel)),
+            Event::TopicDeleted { topic } => line("UNREGISTER", topic, None),
         };
-        for l in lines {
-            // An error only means that no lookupd is configured right now.
-            let _ = self.lines.send(l);
-        }
+        // An error only means that no lookupd is configured right now.
+        let _ = self.lines.send(l);
     }
 
     /// Tells the manager that `nsqlookupd_tcp_addresses` changed.
@@ -316,39 +284,30 @@ mod tests {
     }
 
     #[test]
-    fn events_become_go_lines_and_topic_deletion_unregisters_its_channels() {
+    fn events_become_go_lines() {
         let l = lookup();
         let mut rx = l.subscribe("a:1");
         let t = || "t".to_owned();
+        let channel = |c: &str| c.to_owned();
         l.on_event(&Event::TopicCreated { topic: t() });
-        for c in ["b", "a", "x"] {
-            l.on_event(&Event::ChannelCreated {
-                topic: t(),
-                channel: c.to_owned(),
-            });
-        }
+        l.on_event(&Event::ChannelCreated {
+            topic: t(),
+            channel: channel("a"),
+        });
         l.on_event(&Event::ChannelDeleted {
             topic: t(),
-            channel: "x".to_owned(),
+            channel: channel("a"),
         });
         l.on_event(&Event::TopicDeleted { topic: t() });
         assert_eq!(
             drain(&mut rx),
             [
                 "REGISTER t\n",
-                "REGISTER t b\n",
                 "REGISTER t a\n",
-                "REGISTER t x\n",
-                "UNREGISTER t x\n",
-                "UNREGISTER t\n",
                 "UNREGISTER t a\n",
-                "UNREGISTER t b\n",
+                "UNREGISTER t\n",
             ]
         );
-        // A recreated topic starts without channels.
-        l.on_event(&Event::TopicCreated { topic: t() });
-        l.on_event(&Event::TopicDeleted { topic: t() });
-        assert_eq!(drain(&mut rx), ["REGISTER t\n", "UNREGISTER t\n"]);
     }
 
     #[test]

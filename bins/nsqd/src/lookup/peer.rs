@@ -85,9 +85,11 @@ pub(super) async fn run(
     // Dropping the connection closes it; Go sends nothing at exit either.
 }
 
-/// Runs `work` unless `stop` fires first; false when stopped.
+/// Runs `work` unless `stop` fires first; false when stopped. Biased: once the manager has stopped this peer
+/// (and forgotten its IDENTIFY answer), `work` is never polled again, so it cannot record that answer anew.
 async fn stoppable(stop: &CancellationToken, work: impl std::future::Future<Output = ()>) -> bool {
     tokio::select! {
+        biased;
         _ = stop.cancelled() => false,
         _ = work => true,
     }
