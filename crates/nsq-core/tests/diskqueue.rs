@@ -901,3 +901,98 @@ async fn call_when_writable_runs_once_the_budget_has_room() {
     b.close().await.unwrap();
     pool.shutdown();
 }
+
+/// `empty()` while a round is running (here: held inside `on_readable`) must neither bring the emptied
+/// records back nor lose records put after it.
+#[test]
+fn empty_during_a_round_drops_the_old_records_and_keeps_the_new() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let pool = IoPool::new(1, 1 << 20);
+    let mut opts = options(dir.path(), 1 << 20);
+    opts.read_ahead_bytes = 10;
+    let (entered_tx, entered_rx) = mpsc::channel::<()>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let (entered_tx, release_rx) = (
+        parking_lot::Mutex::new(entered_tx),
+        parking_lot::Mutex::new(release_rx),
+    );
+    let first = AtomicBool::new(true);
+    let q = DiskQueue::open(
+        "q",
+        Arc::new(opts),
+        Arc::clone(&pool),
+        Box::new(move || {
+            if first.swap(false, Ordering::SeqCst) {
+                entered_tx.lock().send(()).unwrap();
+                let _ = release_rx.lock().recv();
+            }
+        }),
+    );
+    q.wait_loaded();
+    q.put_batch((0..6).map(|i| Bytes::from(format!("old-{i}"))))
+        .unwrap();
+    entered_rx.recv_timeout(DEADLINE).unwrap();
+    q.empty();
+    q.put(Bytes::from_static(b"new-0")).unwrap();
+    release_tx.send(()).unwrap();
+    assert_eq!(pop_wait(&q), Bytes::from_static(b"new-0"));
+    eventually("the queue settles", || q.depth() == 0);
+    assert_drained(&q);
+    q.close_blocking().unwrap();
+    let meta = meta_text(dir.path(), "q");
+    assert!(
+        meta.starts_with("0\n"),
+        "meta depth after the empty: {meta:?}"
+    );
+    pool.shutdown();
+}
+
+/// A sync that keeps failing is retried with the next change, not in a loop that never lets the pool's
+/// thread go idle (which also kept `shutdown` from ever returning).
+#[test]
+fn a_failing_sync_does_not_keep_the_pool_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = IoPool::new(1, 1 << 20);
+    let mut opts = options(dir.path(), 1 << 20);
+    opts.sync_every = 1;
+    let q = open("q", &opts, &pool);
+    // A non-empty directory where the metadata goes: every metadata write (and so every sync) fails.
+    let meta = dir.path().join("q.diskqueue.meta.dat");
+    let _ = std::fs::remove_file(&meta);
+    std::fs::create_dir(&meta).unwrap();
+    std::fs::write(meta.join("x"), b"x").unwrap();
+    q.put(Bytes::from_static(b"hello")).unwrap();
+    assert_eq!(pop_wait(&q), Bytes::from_static(b"hello"));
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let shutdown = {
+        let pool = Arc::clone(&pool);
+        std::thread::spawn(move || {
+            pool.shutdown();
+            let _ = done_tx.send(());
+        })
+    };
+    done_rx
+        .recv_timeout(DEADLINE)
+        .expect("the pool goes idle and shuts down despite the failing sync");
+    shutdown.join().unwrap();
+}
+
+/// A reader that had read everything when the writer rolled to a new file is recorded at the start of the
+/// new file, not at the end of the finished one: go-diskqueue would try to read on from that end, hit EOF and
+/// set the (fully read) file aside as `.bad`.
+#[test]
+fn a_roll_while_caught_up_moves_the_read_position_to_the_new_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = IoPool::new(1, 1 << 20);
+    // 10-byte records take 14 bytes on disk; a second one would pass 20, so every record gets its own file.
+    let q = open("q", &options(dir.path(), 20), &pool);
+    q.put(Bytes::from_static(b"record-0..")).unwrap();
+    assert_eq!(pop_wait(&q), Bytes::from_static(b"record-0.."));
+    q.put(Bytes::from_static(b"record-1..")).unwrap();
+    q.close_blocking().unwrap();
+    assert_eq!(meta_text(dir.path(), "q"), "1\n1,0\n1,14\n");
+    pool.shutdown();
+}

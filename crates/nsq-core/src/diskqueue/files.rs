@@ -232,13 +232,6 @@ impl Writer {
         self.truncate_on_open = false;
     }
 
-    /// Starts over at `pos` in a fresh file (after an empty).
-    pub(crate) fn restart_at(&mut self, pos: Pos) {
-        self.close();
-        self.pos = pos;
-        self.truncate_on_open = false;
-    }
-
     /// Closes the current file. Buffered bytes are flushed first; callers that care flush explicitly.
     pub(crate) fn close(&mut self) {
         if let Some(mut w) = self.file.take() {

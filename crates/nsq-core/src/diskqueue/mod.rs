@@ -202,8 +202,7 @@ impl DiskQueue {
     /// Waits until the records up to `ticket` (from [`DiskQueue::accepted`]) were written to a file, or
     /// dropped by `empty`/`delete`, or the queue stopped.
     pub async fn written(&self, ticket: u64) {
-        let inner = &self.inner;
-        inner.pool().wait_progress(ticket, || inner.done()).await;
+        self.inner.wait_done(ticket).await;
     }
 
     /// Starts [`DiskQueue::delete`] without waiting for it (for callers holding a lock).

@@ -41,8 +41,6 @@ struct PoolShared {
     max_pending_bytes: usize,
     /// Wakes publishers waiting in [`IoPool::writable`].
     writable: Notify,
-    /// Wakes everyone waiting in `DiskQueue::written` whenever records left a pending queue.
-    progress: Notify,
     /// Callbacks of non-async movers of records (a topic handing its disk backlog to its channels) to run
     /// once pending bytes drop below the limit.
     on_writable: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
@@ -93,7 +91,6 @@ impl IoPool {
             pending_bytes: AtomicUsize::new(0),
             max_pending_bytes: max_pending_bytes.max(1),
             writable: Notify::new(),
-            progress: Notify::new(),
             on_writable: Mutex::new(Vec::new()),
         });
         let mut handles = Vec::new();
@@ -198,7 +195,6 @@ impl IoPool {
     /// the total below the limit.
     pub(crate) fn sub_pending(&self, bytes: usize) {
         if bytes == 0 {
-            self.shared.progress.notify_waiters();
             return;
         }
         let before = self
@@ -211,21 +207,6 @@ impl IoPool {
             if !self.shared.on_writable.lock().is_empty() {
                 self.writable_callbacks_due();
             }
-        }
-        self.shared.progress.notify_waiters();
-    }
-
-    /// Waits until `done()` reaches `target`; `done` is checked after registering for the wake-up, so
-    /// progress in between is not missed.
-    pub(crate) async fn wait_progress(&self, target: u64, done: impl Fn() -> u64) {
-        loop {
-            let notified = self.shared.progress.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if done() >= target {
-                return;
-            }
-            notified.await;
         }
     }
 }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+use tokio::sync::Notify;
 
 mod round;
 
@@ -36,6 +37,8 @@ pub(crate) struct QueueInner {
     back: Mutex<Back>,
     pub(crate) loaded: Latch<()>,
     pub(crate) closed: Latch<CloseResult>,
+    /// Woken whenever records of this queue stop waiting to be written (`DiskQueue::written`).
+    progress: Notify,
 }
 
 impl std::fmt::Debug for QueueInner {
@@ -74,6 +77,8 @@ struct Front {
     /// Writes plus pops so far, and the value at the last sync (Go's `count` is their difference).
     changes: u64,
     synced_changes: u64,
+    /// The last sync failed (reported by `close`).
+    sync_error: bool,
     /// A state change that Go syncs at once (a read or write file switch, a bad file, an empty).
     need_sync: bool,
     sync_deadline: Option<Instant>,
@@ -148,16 +153,13 @@ impl QueueInner {
             back: Mutex::new(Back::new()),
             loaded: Latch::new(),
             closed: Latch::new(),
+            progress: Notify::new(),
         });
         // The first round loads the metadata.
         let mut f = inner.front.lock();
         inner.schedule_locked(&mut f);
         drop(f);
         inner
-    }
-
-    pub(crate) fn pool(&self) -> &IoPool {
-        &self.pool
     }
 
     fn limits(&self) -> (i32, i32) {
@@ -267,6 +269,27 @@ impl QueueInner {
         self.front.lock().accepted
     }
 
+    /// Waits until `done()` reaches `ticket`; `done` is checked after registering for the wake-up, so progress
+    /// in between is not missed.
+    pub(crate) async fn wait_done(&self, ticket: u64) {
+        loop {
+            let notified = self.progress.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.done() >= ticket {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Records that `bytes` of pending records were written or dropped: the pool's budget and this queue's
+    /// `written` waiters both hear of it.
+    pub(crate) fn records_left_pending(&self, bytes: usize) {
+        self.pool.sub_pending(bytes);
+        self.progress.notify_waiters();
+    }
+
     /// How many of the accepted records are no longer waiting to be written.
     pub(crate) fn done(&self) -> u64 {
         let f = self.front.lock();
@@ -292,13 +315,15 @@ impl QueueInner {
     /// Forgets every record the front holds and makes in-progress round results stale.
     fn drop_contents(&self, f: &mut Front) {
         f.epoch += 1;
-        self.pool.sub_pending(f.pending_bytes);
+        self.records_left_pending(f.pending_bytes);
         f.pending = VecDeque::new();
         f.pending_bytes = 0;
         f.writing = 0;
         f.read_ahead = VecDeque::new();
         f.read_ahead_bytes = 0;
         f.disk_depth = 0;
+        // What the files hold is about to be deleted: nothing there is to be read any more.
+        f.disk_unread = false;
     }
 
     pub(crate) fn request_close(self: &Arc<Self>, delete: bool) {
@@ -323,12 +348,18 @@ impl QueueInner {
     /// Called by the pool after a round panicked: the queue stops for good, and waiters on its load or
     /// close are released with an error instead of hanging.
     pub(crate) fn poisoned(&self) {
+        // Give the write budget back, or publishers on every queue would wait for these bytes forever. The
+        // round that panicked let go of the back lock while unwinding (taken first, as rounds do).
+        let batch_bytes: usize = self.back.lock().batch_bytes();
         let mut f = self.front.lock();
         f.shut = true;
         f.closing = true;
         f.scheduled = false;
+        self.pool.sub_pending(f.pending_bytes + batch_bytes);
+        f.pending = VecDeque::new();
+        f.pending_bytes = 0;
         drop(f);
-        self.pool.sub_pending(0);
+        self.progress.notify_waiters();
         self.loaded.set(());
         self.closed.set(Err((
             io::ErrorKind::Other,

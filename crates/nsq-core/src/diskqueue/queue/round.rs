@@ -35,6 +35,11 @@ pub(super) struct Back {
 }
 
 impl Back {
+    /// Bytes of the batch a round took and has not written yet.
+    pub(super) fn batch_bytes(&self) -> usize {
+        self.batch.iter().map(Bytes::len).sum()
+    }
+
     pub(super) fn new() -> Back {
         Back {
             writer: Writer::new(Pos::default()),
@@ -183,17 +188,18 @@ impl QueueInner {
     /// Go's deleteAllFiles without removing the metadata (it is rewritten at the end of the round): every
     /// data file goes, and reading and writing start over in the next file number.
     fn do_empty(&self, back: &mut Back) {
-        back.writer.close();
+        back.writer.next_file();
         back.reader.close();
-        for n in back.deleted_below..=back.writer.pos.file {
+        for n in back.deleted_below..back.writer.pos.file {
             self.remove_data_file(n);
         }
-        let next = Pos::new(back.writer.pos.file + 1, 0);
-        back.writer.restart_at(next);
+        let next = back.writer.pos;
         back.reader.jump_to(next);
         back.deleted_below = next.file;
         let mut f = self.front.lock();
         f.empty_requested = false;
+        f.read_ahead = VecDeque::new();
+        f.read_ahead_bytes = 0;
         // Nothing written since `empty()` has reached a file yet (the records put since are still pending),
         // and a load that ran in this same round may have set the depth from the old metadata.
         f.disk_depth = 0;
@@ -210,7 +216,9 @@ impl QueueInner {
             let epoch;
             {
                 let mut f = self.front.lock();
-                if f.pending.is_empty() {
+                // An `empty()` since this round began: its records were dropped, and records put after it
+                // must not go into the files the next round deletes.
+                if f.pending.is_empty() || f.empty_requested {
                     return None;
                 }
                 if !f.close_requested && f.retry_at.is_some_and(|at| Instant::now() < at) {
@@ -335,7 +343,7 @@ impl QueueInner {
             }
         }
         back.ends.clear();
-        self.pool.sub_pending(bytes);
+        self.records_left_pending(bytes);
         if notify {
             (self.on_readable)();
         }
@@ -369,7 +377,7 @@ impl QueueInner {
             f.retry_at = Some(Instant::now() + wait);
         } else {
             let bytes: usize = back.batch.drain(seg_start..).map(|r| r.len()).sum();
-            self.pool.sub_pending(bytes);
+            self.records_left_pending(bytes);
         }
         drop(f);
         tracing::error!(
@@ -384,7 +392,8 @@ impl QueueInner {
         if let Err(e) = back.writer.sync() {
             tracing::error!(queue = %self.name, "failed to sync - {e}");
         }
-        let caught_up = back.reader.pos == back.writer.pos && back.reader.buffer_empty();
+        let old = back.writer.pos;
+        let caught_up = back.reader.pos == old && back.reader.buffer_empty();
         back.writer.next_file();
         if caught_up {
             back.reader.jump_to(back.writer.pos);
@@ -393,6 +402,17 @@ impl QueueInner {
             let mut f = self.front.lock();
             f.written_end = back.writer.pos;
             f.need_sync = true;
+            if caught_up {
+                // Everything up to the end of the finished file was read: the read position that goes into
+                // the metadata must be the start of the new file, as Go's reader moves on at a file's end
+                // (a Go nsqd reading `old` again would hit its end and set the file aside as `.bad`).
+                let new = back.writer.pos;
+                if f.committed == old {
+                    f.committed = new;
+                } else if let Some(last) = f.read_ahead.back_mut().filter(|r| r.end == old) {
+                    last.end = new;
+                }
+            }
         }
         self.sync(back);
     }
@@ -402,7 +422,7 @@ impl QueueInner {
         let limit = self.read_ahead_limit();
         let (want, epoch) = {
             let f = self.front.lock();
-            if !f.wants_fill(limit) {
+            if !f.wants_fill(limit) || f.empty_requested {
                 return;
             }
             (limit.saturating_sub(f.read_ahead_bytes).max(1), f.epoch)
@@ -502,14 +522,18 @@ impl QueueInner {
         });
         let mut f = self.front.lock();
         f.need_sync = false;
+        f.sync_deadline = None;
         match result {
             Ok(changes) => {
                 f.synced_changes = changes;
-                f.sync_deadline = None;
+                f.sync_error = false;
             }
             Err(e) => {
+                // As Go: the count starts over, so the next attempt comes with the next change (or the next
+                // `--sync-timeout` after it), not in a tight loop; `close` reports the failure.
                 tracing::error!(queue = %self.name, "failed to sync - {e}");
-                f.sync_deadline = Some(Instant::now() + self.sync_timeout());
+                f.synced_changes = f.changes;
+                f.sync_error = true;
             }
         }
     }
@@ -524,14 +548,17 @@ impl QueueInner {
     /// The end of a close: everything was written (or writing failed); sync, close the files, report.
     fn finish_close(&self, back: &mut Back, write_error: Option<io::Error>) {
         self.sync(back);
-        let synced = { !self.front.lock().dirty() };
+        let synced = {
+            let f = self.front.lock();
+            !f.dirty() && !f.sync_error
+        };
         back.writer.close();
         back.reader.close();
         let mut f = self.front.lock();
         f.shut = true;
         f.scheduled = false;
         let lost = f.pending.len();
-        self.pool.sub_pending(f.pending_bytes);
+        self.records_left_pending(f.pending_bytes);
         f.pending = VecDeque::new();
         f.pending_bytes = 0;
         drop(f);
