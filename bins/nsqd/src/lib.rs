@@ -28,8 +28,7 @@ use lookup::{Identity, Limits, Lookup};
 pub use options::Options;
 use persist::Persistence;
 
-/// The NSQ protocol version we are compatible with, reported wherever Go reports `version.Binary`.
-pub const NSQ_VERSION: &str = "1.3.0";
+pub use nsq_protocol::NSQ_VERSION;
 
 /// How long shutdown waits for connections to finish before giving up on them.
 const CLIENT_DRAIN_DEADLINE: Duration = Duration::from_secs(5);
@@ -63,15 +62,6 @@ pub struct Nsqd {
     http: Option<TcpListener>,
 }
 
-/// Go accepts ":4150" for "all interfaces, port 4150".
-fn listen_address(addr: &str) -> String {
-    if addr.starts_with(':') {
-        format!("0.0.0.0{addr}")
-    } else {
-        addr.to_owned()
-    }
-}
-
 /// `configured`, unless it is 0 (Go's "use the port actually listened on").
 fn nonzero_or(configured: u16, actual: u16) -> u16 {
     if configured == 0 {
@@ -82,7 +72,7 @@ fn nonzero_or(configured: u16, actual: u16) -> u16 {
 }
 
 async fn listen(addr: &str) -> Result<TcpListener, BindError> {
-    TcpListener::bind(listen_address(addr))
+    TcpListener::bind(nsq_http::daemon::listen_address(addr))
         .await
         .map_err(|source| BindError::Listen {
             addr: addr.to_owned(),

@@ -34,8 +34,7 @@ use tokio_util::task::TaskTracker;
 pub use db::RegistrationDb;
 pub use options::Options;
 
-/// The NSQ version we are compatible with, reported wherever Go reports `version.Binary`.
-pub const NSQ_VERSION: &str = "1.3.0";
+pub use nsq_protocol::NSQ_VERSION;
 
 /// How long shutdown waits for TCP connections to finish.
 const CLIENT_DRAIN_DEADLINE: Duration = Duration::from_secs(5);
@@ -163,17 +162,8 @@ impl Nsqlookupd {
     }
 }
 
-/// Go accepts ":4160" for "all interfaces, port 4160".
-fn listen_address(addr: &str) -> String {
-    if addr.starts_with(':') {
-        format!("0.0.0.0{addr}")
-    } else {
-        addr.to_owned()
-    }
-}
-
 async fn listen(addr: &str) -> Result<TcpListener, BindError> {
-    TcpListener::bind(listen_address(addr))
+    TcpListener::bind(nsq_http::daemon::listen_address(addr))
         .await
         .map_err(|source| BindError::Listen {
             addr: addr.to_owned(),

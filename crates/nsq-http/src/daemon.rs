@@ -87,3 +87,23 @@ async fn wait_for_signal() {
         _ = tokio::signal::ctrl_c() => {}
     }
 }
+
+/// The address to bind for a Go listen flag: Go accepts `:4150` for "all interfaces, port 4150".
+pub fn listen_address(addr: &str) -> String {
+    if addr.starts_with(':') {
+        format!("0.0.0.0{addr}")
+    } else {
+        addr.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listen_address;
+
+    #[test]
+    fn a_bare_port_means_every_interface() {
+        assert_eq!(listen_address(":4150"), "0.0.0.0:4150");
+        assert_eq!(listen_address("127.0.0.1:4161"), "127.0.0.1:4161");
+    }
+}

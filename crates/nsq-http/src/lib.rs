@@ -10,12 +10,14 @@
 //!   enum, with its redirects, 405 + `Allow` and automatic `OPTIONS`;
 //! - [`response`]: responses in Go's header order, the V1 builders (`X-Nsq-Content-Type`) and the router's own
 //!   answers;
+//! - [`query`]: query strings parsed as Go's `url.ParseQuery` does;
 //! - [`gofmt`]: Go's text renderings of times and durations that clients can see;
 //! - [`daemon`]: the few lines of process start-up (logging, runtime, signals, command-line outcome) that
 //!   both daemon binaries would otherwise repeat.
 
 pub mod daemon;
 pub mod gofmt;
+pub mod query;
 pub mod response;
 pub mod router;
 pub mod server;

@@ -57,6 +57,10 @@ pub mod json;
 pub mod message_id;
 pub mod names;
 
+/// The NSQ release this implementation is compatible with, reported wherever Go reports `version.Binary`
+/// (IDENTIFY replies, `/info`, `/stats`, `nsqd.dat`, lookupd registrations). nsqadmin parses it as semver.
+pub const NSQ_VERSION: &str = "1.3.0";
+
 pub use command::{
     byte_to_base10, check_auth_params, clamp_req_timeout, decode_body, decode_line, encode_command,
     encode_command_with_body, encode_mpub, go_quote, invalid_command, parse_dpub, parse_fin,

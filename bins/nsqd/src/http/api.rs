@@ -16,12 +16,13 @@ use nsq_core::{Channel, Topic};
 use nsq_protocol::{is_valid_channel_name, is_valid_topic_name};
 use serde::Serialize;
 
-use super::request::{BodyReader, Query};
+use super::request::BodyReader;
 use super::router::Endpoint;
 use super::stats::{self, StatsParams};
 use super::{stats_json, stats_text};
 use crate::context::Context;
 use crate::options::{ConfigValue, LogLevel};
+use nsq_http::query::Query;
 use nsq_http::response::{plain_text, v1_empty, v1_error, v1_json, v1_json_value, v1_text};
 
 /// An nsq HTTP error: the status and the code that becomes `{"message":"<code>"}`.

@@ -11,8 +11,8 @@
 use nsq_core::stats::{ClientStats, TopicStats};
 use serde::Serialize;
 
-use super::request::Query;
 use crate::context::Context;
+use nsq_http::query::Query;
 
 /// The `/stats` query parameters, read as Go reads them (absent means empty).
 #[derive(Debug, Clone, PartialEq, Eq)]

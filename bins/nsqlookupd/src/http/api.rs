@@ -10,8 +10,8 @@ use serde::Serialize;
 use super::router::Endpoint;
 use crate::db::Peer;
 use crate::{now_ns, Context, NSQ_VERSION};
+use nsq_http::query::Query;
 use nsq_http::response::{plain_text, v1_empty, v1_error, v1_json_value};
-use nsq_http::router::percent_decode;
 
 /// `time.Time{}.UnixNano()` in Go: what `/debug` shows as `tombstoned_at` for a producer never tombstoned.
 const GO_ZERO_TIME_UNIX_NANO: i64 = -6_795_364_578_871_345_152;
@@ -34,8 +34,8 @@ pub(crate) fn handle(ctx: &Context, endpoint: Endpoint, raw_query: Option<&str>)
         )),
         Endpoint::Nodes => Ok(nodes(ctx)),
         Endpoint::Debug => Ok(debug(ctx)),
-        Endpoint::Channels => Query::parse(raw_query).and_then(|q| {
-            let topic = q.require("topic", "MISSING_ARG_TOPIC")?;
+        Endpoint::Channels => parse_query(raw_query).and_then(|q| {
+            let topic = require(&q, "topic", "MISSING_ARG_TOPIC")?;
             Ok(v1_json_value(
                 StatusCode::OK,
                 &Channels {
@@ -43,9 +43,9 @@ pub(crate) fn handle(ctx: &Context, endpoint: Endpoint, raw_query: Option<&str>)
                 },
             ))
         }),
-        Endpoint::Lookup => Query::parse(raw_query).and_then(|q| lookup(ctx, &q)),
-        Endpoint::TopicCreate => Query::parse(raw_query).and_then(|q| {
-            let topic = q.require("topic", "MISSING_ARG_TOPIC")?;
+        Endpoint::Lookup => parse_query(raw_query).and_then(|q| lookup(ctx, &q)),
+        Endpoint::TopicCreate => parse_query(raw_query).and_then(|q| {
+            let topic = require(&q, "topic", "MISSING_ARG_TOPIC")?;
             if !nsq_protocol::is_valid_topic_name(topic) {
                 return Err(bad_request("INVALID_ARG_TOPIC"));
             }
@@ -53,27 +53,27 @@ pub(crate) fn handle(ctx: &Context, endpoint: Endpoint, raw_query: Option<&str>)
             ctx.db.create_topic(topic);
             Ok(v1_empty())
         }),
-        Endpoint::TopicDelete => Query::parse(raw_query).and_then(|q| {
+        Endpoint::TopicDelete => parse_query(raw_query).and_then(|q| {
             // Go does not validate the name here.
-            let topic = q.require("topic", "MISSING_ARG_TOPIC")?;
+            let topic = require(&q, "topic", "MISSING_ARG_TOPIC")?;
             tracing::info!("DB: removing topic({topic}) and its channels");
             ctx.db.delete_topic(topic);
             Ok(v1_empty())
         }),
-        Endpoint::TopicTombstone => Query::parse(raw_query).and_then(|q| {
-            let topic = q.require("topic", "MISSING_ARG_TOPIC")?;
-            let node = q.require("node", "MISSING_ARG_NODE")?;
+        Endpoint::TopicTombstone => parse_query(raw_query).and_then(|q| {
+            let topic = require(&q, "topic", "MISSING_ARG_TOPIC")?;
+            let node = require(&q, "node", "MISSING_ARG_NODE")?;
             tracing::info!("DB: setting tombstone for producer@{node} of topic({topic})");
             ctx.db.tombstone(topic, node, now_ns());
             Ok(v1_empty())
         }),
-        Endpoint::ChannelCreate => Query::parse(raw_query).and_then(|q| {
+        Endpoint::ChannelCreate => parse_query(raw_query).and_then(|q| {
             let (topic, channel) = topic_channel_args(&q)?;
             tracing::info!("DB: adding channel({channel}) in topic({topic})");
             ctx.db.create_channel(topic, channel);
             Ok(v1_empty())
         }),
-        Endpoint::ChannelDelete => Query::parse(raw_query).and_then(|q| {
+        Endpoint::ChannelDelete => parse_query(raw_query).and_then(|q| {
             let (topic, channel) = topic_channel_args(&q)?;
             if !ctx.db.delete_channel(topic, channel) {
                 return Err(ApiError {
@@ -103,7 +103,7 @@ fn bad_request(code: &'static str) -> ApiError {
 }
 
 fn lookup(ctx: &Context, q: &Query) -> Result<Response, ApiError> {
-    let topic = q.require("topic", "MISSING_ARG_TOPIC")?;
+    let topic = require(q, "topic", "MISSING_ARG_TOPIC")?;
     let Some(found) = ctx.db.lookup(topic, now_ns(), ctx.visibility()) else {
         return Err(ApiError {
             status: StatusCode::NOT_FOUND,
@@ -161,53 +161,25 @@ fn debug(ctx: &Context) -> Response {
 
 /// Go's `http_api.GetTopicChannelArgs`.
 fn topic_channel_args(q: &Query) -> Result<(&str, &str), ApiError> {
-    let topic = q.require("topic", "MISSING_ARG_TOPIC")?;
+    let topic = require(q, "topic", "MISSING_ARG_TOPIC")?;
     if !nsq_protocol::is_valid_topic_name(topic) {
         return Err(bad_request("INVALID_ARG_TOPIC"));
     }
-    let channel = q.require("channel", "MISSING_ARG_CHANNEL")?;
+    let channel = require(q, "channel", "MISSING_ARG_CHANNEL")?;
     if !nsq_protocol::is_valid_channel_name(channel) {
         return Err(bad_request("INVALID_ARG_CHANNEL"));
     }
     Ok((topic, channel))
 }
 
-/// A query string parsed as Go's `url.ParseQuery` does. Lookups return the first value, like `Values.Get`.
-#[derive(Debug, Default)]
-struct Query {
-    pairs: Vec<(String, String)>,
+/// Parses the query string; 400 `INVALID_REQUEST` when Go would refuse it.
+fn parse_query(raw: Option<&str>) -> Result<Query, ApiError> {
+    Query::parse(raw).map_err(|_| bad_request("INVALID_REQUEST"))
 }
 
-impl Query {
-    /// `&`-separated pairs with `+` and `%XX` decoded; a `;` or a bad escape makes the whole query invalid,
-    /// which nsq answers with 400 `INVALID_REQUEST`.
-    fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
-        let invalid = || bad_request("INVALID_REQUEST");
-        let mut pairs = Vec::new();
-        for part in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            if part.contains(';') {
-                return Err(invalid());
-            }
-            let (k, v) = part.split_once('=').unwrap_or((part, ""));
-            let decode = |s: &str| {
-                percent_decode(s.as_bytes(), true).map(|b| String::from_utf8_lossy(&b).into_owned())
-            };
-            pairs.push((
-                decode(k).ok_or_else(invalid)?,
-                decode(v).ok_or_else(invalid)?,
-            ));
-        }
-        Ok(Self { pairs })
-    }
-
-    /// The first value of `key` (present but empty is `""`), or 400 `missing` when the key is absent.
-    fn require(&self, key: &str, missing: &'static str) -> Result<&str, ApiError> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .ok_or_else(|| bad_request(missing))
-    }
+/// The first value of `key` (present but empty is `""`), or 400 `missing` when the key is absent.
+fn require<'q>(q: &'q Query, key: &str, missing: &'static str) -> Result<&'q str, ApiError> {
+    q.get(key).ok_or_else(|| bad_request(missing))
 }
 
 #[derive(Debug, Serialize)]
@@ -297,10 +269,10 @@ mod tests {
     #[test]
     fn queries_parse_like_go() {
         let q = Query::parse(Some("topic=a+b&topic=c&node=1.2.3.4%3A1&empty=")).unwrap();
-        assert_eq!(q.require("topic", "M").ok(), Some("a b"));
-        assert_eq!(q.require("node", "M").ok(), Some("1.2.3.4:1"));
-        assert_eq!(q.require("empty", "M").ok(), Some(""));
-        assert!(q.require("channel", "M").is_err());
+        assert_eq!(require(&q, "topic", "M").ok(), Some("a b"));
+        assert_eq!(require(&q, "node", "M").ok(), Some("1.2.3.4:1"));
+        assert_eq!(require(&q, "empty", "M").ok(), Some(""));
+        assert!(require(&q, "channel", "M").is_err());
         assert!(Query::parse(Some("a=1;b=2")).is_err());
         assert!(Query::parse(Some("a=%zz")).is_err());
         assert!(Query::parse(None).is_ok());
