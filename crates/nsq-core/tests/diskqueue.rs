@@ -676,24 +676,33 @@ impl Hostage {
     }
 }
 
-#[tokio::test]
-async fn writable_waits_while_pending_bytes_exceed_the_limit() {
-    let dir = tempfile::tempdir().unwrap();
+/// A pool with a 100-byte write budget whose only thread is held inside queue `a`'s `on_readable`, and an
+/// empty queue `b` to put into: nothing `b` gets is written until the hostage is released.
+async fn budget_of_100_with_the_thread_held(
+    dir: &Path,
+) -> (Arc<IoPool>, DiskQueue, DiskQueue, Hostage) {
     let pool = IoPool::new(1, 100);
     let b = DiskQueue::open(
         "b",
-        Arc::new(options(dir.path(), 1 << 20)),
+        Arc::new(options(dir, 1 << 20)),
         Arc::clone(&pool),
         Box::new(|| {}),
     );
     b.loaded().await;
-    let (hostage, a) = Hostage::take(dir.path(), &pool);
+    let (hostage, a) = Hostage::take(dir, &pool);
     let hostage = tokio::task::spawn_blocking(move || {
         hostage.wait_taken();
         hostage
     })
     .await
     .unwrap();
+    (pool, a, b, hostage)
+}
+
+#[tokio::test]
+async fn writable_waits_while_pending_bytes_exceed_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pool, a, b, hostage) = budget_of_100_with_the_thread_held(dir.path()).await;
 
     assert!(pool.pending_bytes() < 100);
     pool.writable().await;
@@ -863,21 +872,7 @@ async fn written_completes_once_the_records_are_in_the_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_when_writable_runs_once_the_budget_has_room() {
     let dir = tempfile::tempdir().unwrap();
-    let pool = IoPool::new(1, 100);
-    let b = DiskQueue::open(
-        "b",
-        Arc::new(options(dir.path(), 1 << 20)),
-        Arc::clone(&pool),
-        Box::new(|| {}),
-    );
-    b.loaded().await;
-    let (hostage, a) = Hostage::take(dir.path(), &pool);
-    let hostage = tokio::task::spawn_blocking(move || {
-        hostage.wait_taken();
-        hostage
-    })
-    .await
-    .unwrap();
+    let (pool, a, b, hostage) = budget_of_100_with_the_thread_held(dir.path()).await;
     b.put(Bytes::from(vec![7u8; 150])).unwrap();
     assert!(pool.is_full());
     let (tx, rx) = tokio::sync::oneshot::channel();
