@@ -4,7 +4,8 @@
 //! frames, message IDs, topic and channel names, the IDENTIFY JSON and the exact error texts Go's nsqd sends.
 //! It does no I/O and has no async code: decoders take a `BytesMut` read buffer and return `Ok(None)` until a
 //! whole item is buffered, and encoders append to a caller-owned `BytesMut`. It must not depend on tokio,
-//! on the daemon crates or on any domain type; it depends only on bytes, serde, serde_json and thiserror.
+//! on the daemon crates or on any domain type; it depends only on bytes, serde, serde_json and thiserror, plus
+//! snap, flate2 and crc32c for the compression codecs of [`compress`].
 //!
 //! # Connection start
 //!
@@ -50,6 +51,7 @@
 //! ```
 
 pub mod command;
+pub mod compress;
 pub mod error;
 pub mod frame;
 pub mod identify;
