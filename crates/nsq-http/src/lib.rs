@@ -22,4 +22,4 @@ pub mod response;
 pub mod router;
 pub mod server;
 
-pub use server::serve;
+pub use server::{serve, serve_tls};

@@ -7,6 +7,8 @@
 //! expect `HTTP/1.1 400 Bad Request` with `Connection: close` and the body `400 Bad Request`; hyper's own
 //! answer differs, so the first request line of each connection is checked here before hyper sees the bytes.
 //!
+//! [`serve_tls`] is the same server behind a TLS handshake (nsqd's `--https-address`).
+//!
 //! Shutdown is graceful: when `shutdown` resolves, the listener closes, idle connections close, and requests in
 //! progress finish (bounded by [`DRAIN_DEADLINE`]).
 
@@ -23,6 +25,7 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::Service;
@@ -43,6 +46,28 @@ pub async fn serve(
     app: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    serve_with(listener, app, None, shutdown).await;
+}
+
+/// Like [`serve`], with every connection starting by a TLS handshake (bounded by [`TLS_HANDSHAKE_TIMEOUT`]).
+pub async fn serve_tls(
+    listener: TcpListener,
+    app: axum::Router,
+    tls: TlsAcceptor,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    serve_with(listener, app, Some(tls), shutdown).await;
+}
+
+/// How long an HTTPS client has to finish its handshake.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn serve_with(
+    listener: TcpListener,
+    app: axum::Router,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
     tokio::pin!(shutdown);
@@ -52,9 +77,19 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         match accepted {
-            Ok((stream, _)) => {
-                tracker.spawn(connection(stream, app.clone(), stop.clone()));
-            }
+            Ok((stream, _)) => match &tls {
+                None => {
+                    tracker.spawn(connection(stream, app.clone(), stop.clone()));
+                }
+                Some(tls) => {
+                    tracker.spawn(tls_connection(
+                        stream,
+                        tls.clone(),
+                        app.clone(),
+                        stop.clone(),
+                    ));
+                }
+            },
             Err(err) => {
                 tracing::warn!("HTTP accept failed: {err}");
                 tokio::select! {
@@ -75,8 +110,29 @@ pub async fn serve(
     }
 }
 
+/// Runs the TLS handshake, then serves the connection.
+async fn tls_connection(
+    stream: TcpStream,
+    tls: TlsAcceptor,
+    app: axum::Router,
+    stop: CancellationToken,
+) {
+    let accepted = tokio::select! {
+        res = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)) => res,
+        () = stop.cancelled() => return,
+    };
+    match accepted {
+        Ok(Ok(stream)) => connection(stream, app, stop).await,
+        Ok(Err(err)) => tracing::debug!("HTTPS handshake failed: {err}"),
+        Err(_) => tracing::debug!("HTTPS handshake timed out"),
+    }
+}
+
 /// Serves one connection.
-async fn connection(mut stream: TcpStream, app: axum::Router, stop: CancellationToken) {
+async fn connection<S>(mut stream: S, app: axum::Router, stop: CancellationToken)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let sniffed = tokio::select! {
         res = sniff_request_line(&mut stream) => res,
         () = stop.cancelled() => return,
@@ -130,7 +186,7 @@ enum Sniffed {
 
 /// Reads until the first `\n` (or [`SNIFF_LIMIT`] bytes) and judges the request line as Go's
 /// `parseRequestLine` would.
-async fn sniff_request_line(stream: &mut TcpStream) -> io::Result<Sniffed> {
+async fn sniff_request_line<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<Sniffed> {
     let mut buf = BytesMut::with_capacity(1024);
     loop {
         if let Some(end) = buf.iter().position(|&b| b == b'\n') {
@@ -168,12 +224,12 @@ fn is_go_request_line(line: &[u8]) -> bool {
 
 /// A stream whose first bytes were already read: they are replayed before the rest.
 #[derive(Debug)]
-struct Prefixed {
+struct Prefixed<S> {
     prefix: BytesMut,
-    inner: TcpStream,
+    inner: S,
 }
 
-impl AsyncRead for Prefixed {
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut TaskContext<'_>,
@@ -190,7 +246,7 @@ impl AsyncRead for Prefixed {
     }
 }
 
-impl AsyncWrite for Prefixed {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut TaskContext<'_>,
