@@ -14,9 +14,11 @@ use nsq_core::stats::ClientStats;
 use nsq_core::{Topic, Topics};
 use parking_lot::{Mutex, RwLock};
 
+use crate::auth::AuthClient;
 use crate::lookup::Lookup;
 use crate::options::{LogLevel, Options};
 use crate::persist::Persistence;
+use crate::tls::ServerTls;
 
 /// A connected TCP client as the rest of the daemon sees it.
 pub trait ClientInfo: Send + Sync + std::fmt::Debug {
@@ -40,6 +42,8 @@ pub struct Context {
     pub tcp_addr: SocketAddr,
     /// The HTTP listener's real address.
     pub http_addr: Option<SocketAddr>,
+    /// The HTTPS listener's real address (only with TLS configured and `--https-address` set).
+    pub https_addr: Option<SocketAddr>,
     /// The OS hostname (Go `os.Hostname()`).
     pub hostname: String,
     /// The log level, changeable with `PUT /config/log_level`.
@@ -52,6 +56,10 @@ pub struct Context {
     /// The data directory's lock, `nsqd.dat` and the diskqueue threads; `None` only in tests that run the
     /// daemon's handlers without a data directory.
     pub persistence: Option<Arc<Persistence>>,
+    /// The TLS server configuration when `--tls-cert`/`--tls-key` are set (IDENTIFY then offers `tls_v1`).
+    pub tls: Option<ServerTls>,
+    /// The auth servers' client when `--auth-http-address` is set (IDENTIFY then reports `auth_required`).
+    pub(crate) auth: Option<AuthClient>,
 }
 
 impl Context {

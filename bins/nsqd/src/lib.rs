@@ -5,13 +5,16 @@
 //! [`Nsqd::run`] serves until its cancellation token fires, then shuts down in the order written in
 //! ARCHITECTURE.md.
 
+mod auth;
 pub mod cli;
 pub mod context;
 pub mod http;
+mod http_client;
 pub mod lookup;
 pub mod options;
 pub mod persist;
 mod tcp;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,6 +45,9 @@ pub enum BindError {
     /// `nsqd.dat` could not be read or written.
     #[error("{0}")]
     Metadata(#[source] std::io::Error),
+    /// The TLS files could not be used, or TLS is required without them.
+    #[error("{0}")]
+    Tls(String),
     /// A listener could not be opened.
     #[error("listen ({addr}) failed - {source}")]
     Listen {
@@ -60,6 +66,7 @@ pub struct Nsqd {
     scan: Arc<QueueScan>,
     tcp: TcpListener,
     http: Option<TcpListener>,
+    https: Option<TcpListener>,
 }
 
 /// `configured`, unless it is 0 (Go's "use the port actually listened on").
@@ -84,6 +91,14 @@ impl Nsqd {
     /// Locks the data directory, opens the TCP and HTTP listeners, builds the daemon state and loads the
     /// topics and channels of `nsqd.dat` with their queued messages (Go `New` then `LoadMetadata`).
     pub async fn bind(opts: Options) -> Result<Self, BindError> {
+        let tls = tls::server_config(&opts)
+            .map_err(|e| BindError::Tls(format!("failed to build TLS config - {e}")))?;
+        if tls.is_none() && opts.tls_required != options::TLS_NOT_REQUIRED {
+            return Err(BindError::Tls(
+                "cannot require TLS client connections without TLS key and cert".to_owned(),
+            ));
+        }
+        let auth = auth::AuthClient::from_options(&opts).map_err(BindError::Tls)?;
         let persistence = Arc::new(Persistence::open(&opts).map_err(BindError::DataPath)?);
         let tcp = listen(&opts.tcp_address).await?;
         let http = if opts.http_address.is_empty() {
@@ -91,6 +106,13 @@ impl Nsqd {
         } else {
             Some(listen(&opts.http_address).await?)
         };
+        // Go opens the HTTPS listener only when TLS is configured.
+        let https = if tls.is_some() && !opts.https_address.is_empty() {
+            Some(listen(&opts.https_address).await?)
+        } else {
+            None
+        };
+        let https_addr = https.as_ref().and_then(|l| l.local_addr().ok());
         let tcp_addr = tcp.local_addr().map_err(|source| BindError::Listen {
             addr: opts.tcp_address.clone(),
             source,
@@ -148,11 +170,14 @@ impl Nsqd {
             start_time: nsq_core::now_ns() / 1_000_000_000,
             tcp_addr,
             http_addr,
+            https_addr,
             hostname,
             log_level: RwLock::new(opts.log_level),
             nsqlookupd_tcp_addresses: RwLock::new(opts.nsqlookupd_tcp_addresses.clone()),
             lookup,
             persistence: Some(persistence),
+            tls,
+            auth,
             opts: Arc::new(opts),
         });
         Ok(Self {
@@ -160,6 +185,7 @@ impl Nsqd {
             scan,
             tcp,
             http,
+            https,
         })
     }
 
@@ -171,6 +197,11 @@ impl Nsqd {
     /// The HTTP listener's address, unless HTTP is disabled.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.ctx.http_addr
+    }
+
+    /// The HTTPS listener's address, when TLS is configured and `--https-address` is set.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.ctx.https_addr
     }
 
     /// The shared state (for in-process tests).
@@ -192,6 +223,7 @@ impl Nsqd {
             scan,
             tcp,
             http,
+            https,
         } = self;
         let listeners = CancellationToken::new();
         let clients = CancellationToken::new();
@@ -221,13 +253,27 @@ impl Nsqd {
                 listeners.clone().cancelled_owned(),
             ))
         });
-        tracing::info!(tcp = %ctx.tcp_addr, http = ?ctx.http_addr, "nsqd v{} listening", NSQ_VERSION);
+        let https_task = https.zip(ctx.tls.clone()).map(|(l, config)| {
+            tokio::spawn(nsq_http::serve_tls(
+                l,
+                http::https_router(Arc::clone(&ctx)),
+                tokio_rustls::TlsAcceptor::from(config),
+                listeners.clone().cancelled_owned(),
+            ))
+        });
+        tracing::info!(
+            tcp = %ctx.tcp_addr, http = ?ctx.http_addr, https = ?ctx.https_addr,
+            "nsqd v{} listening", NSQ_VERSION
+        );
 
         cancel.cancelled().await;
         tracing::info!("nsqd exiting");
         listeners.cancel();
         let _ = tcp_task.await;
         if let Some(t) = http_task {
+            let _ = t.await;
+        }
+        if let Some(t) = https_task {
             let _ = t.await;
         }
         ctx.topics.close_all();

@@ -333,55 +333,26 @@ impl Options {
 
     /// Why these options ask for something this build cannot do yet, or `None` when it can run them.
     ///
-    /// Some of Go's flags turn on features that are not built yet. Where running without the feature would
-    /// quietly weaken security or ignore configuration the operator wrote, `main` refuses to start with this
-    /// message instead:
-    /// - `--tls-required` other than `false`, and `--tls-client-auth-policy` (which implies it): clients
-    ///   would be served in plain text although the operator demanded TLS;
-    /// - `--auth-http-address`: every client would be let in although the operator asked for authorization;
-    /// - `--config`: the settings in the file would be ignored.
+    /// Where running without a feature would quietly ignore configuration the operator wrote, `main` refuses
+    /// to start with this message instead: that is `--config` (the settings in the file would be ignored).
     ///
     /// These flags are accepted and stored but not acted on yet, because running without them loses nothing
     /// the operator asked to keep and opens nothing they asked to close:
-    /// - `--tls-cert`, `--tls-key`, `--tls-root-ca-file`, `--tls-min-version`, `--https-address`: TLS is
-    ///   simply not offered (IDENTIFY answers `tls_v1: false`) and no HTTPS listener is opened;
-    /// - `--deflate`, `--snappy`, `--max-deflate-level`: compression is not offered;
     /// - `--statsd-*`: no metrics are sent;
-    /// - `--auth-http-request-method`: only used by auth;
     /// - `--topology-region`, `--topology-zone`, `--enable-experiment`: reported, but delivery does not prefer
     ///   local consumers;
-    /// - `--data-path`, `--max-bytes-per-file`, `--sync-every`, `--sync-timeout`: there is no disk queue yet;
     /// - `--queue-scan-worker-pool-max`, `--queue-scan-selection-count`: timeouts use timers, not a scanner;
     /// - `--log-prefix`: log lines carry their own prefix;
     /// - `--verbose`, `--worker-id`: deprecated in Go, where they do nothing either.
     pub fn unsupported_reason(&self) -> Option<String> {
-        let mut reasons = Vec::new();
-        if !self.tls_client_auth_policy.is_empty() {
-            reasons.push(format!(
-                "--tls-client-auth-policy={} needs TLS, which this build does not support yet",
-                self.tls_client_auth_policy
-            ));
-        } else if self.tls_required != TLS_NOT_REQUIRED {
-            reasons.push(
-                "--tls-required needs TLS, which this build does not support yet; \
-                 use --tls-required=false (the default)"
-                    .to_owned(),
-            );
+        if self.config_file.is_empty() {
+            return None;
         }
-        if !self.auth_http_addresses.is_empty() {
-            reasons.push(
-                "--auth-http-address needs AUTH support, which this build does not have yet"
-                    .to_owned(),
-            );
-        }
-        if !self.config_file.is_empty() {
-            reasons.push(format!(
-                "--config={} cannot be used: this build does not read config files yet; \
-                 give the settings as flags",
-                self.config_file
-            ));
-        }
-        (!reasons.is_empty()).then(|| reasons.join("; "))
+        Some(format!(
+            "--config={} cannot be used: this build does not read config files yet; \
+             give the settings as flags",
+            self.config_file
+        ))
     }
 
     /// The statsd prefix with `%s` replaced by this node's host key and a trailing `.` ensured, as Go's nsqd
@@ -688,59 +659,22 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_reason_names_each_missing_feature() {
+    fn unsupported_reason_names_the_config_file() {
         assert_eq!(Options::default().unsupported_reason(), None);
-        let accepted = Options {
-            tls_cert: "c.pem".to_owned(),
-            tls_key: "c.key".to_owned(),
-            tls_min_version: 0x0304,
-            nsqlookupd_tcp_addresses: vec!["a:4160".to_owned()],
-            statsd_address: "b:8125".to_owned(),
-            verbose: true,
+        // TLS and AUTH are built, so asking for them is not refused.
+        let tls = Options {
+            tls_client_auth_policy: "require-verify".to_owned(),
+            tls_required: TLS_REQUIRED,
+            auth_http_addresses: vec!["a:4181".to_owned()],
             ..Options::default()
         };
-        assert_eq!(accepted.unsupported_reason(), None);
-        for (opts, needle) in [
-            (
-                Options {
-                    tls_required: TLS_REQUIRED,
-                    ..Options::default()
-                },
-                "--tls-required",
-            ),
-            (
-                Options {
-                    tls_required: TLS_REQUIRED_EXCEPT_HTTP,
-                    ..Options::default()
-                },
-                "--tls-required",
-            ),
-            (
-                Options {
-                    tls_client_auth_policy: "require-verify".to_owned(),
-                    tls_required: TLS_REQUIRED,
-                    ..Options::default()
-                },
-                "--tls-client-auth-policy=require-verify",
-            ),
-            (
-                Options {
-                    auth_http_addresses: vec!["a:4181".to_owned()],
-                    ..Options::default()
-                },
-                "--auth-http-address",
-            ),
-            (
-                Options {
-                    config_file: "/etc/nsqd.cfg".to_owned(),
-                    ..Options::default()
-                },
-                "--config=/etc/nsqd.cfg",
-            ),
-        ] {
-            let reason = opts.unsupported_reason().unwrap();
-            assert!(reason.contains(needle), "{reason}");
-        }
+        assert_eq!(tls.unsupported_reason(), None);
+        let config = Options {
+            config_file: "/etc/nsqd.cfg".to_owned(),
+            ..Options::default()
+        };
+        let reason = config.unsupported_reason().unwrap();
+        assert!(reason.contains("--config=/etc/nsqd.cfg"), "{reason}");
     }
 
     #[test]

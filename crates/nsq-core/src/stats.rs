@@ -107,6 +107,10 @@ pub struct ClientStats {
     pub topology_region: String,
     /// TLS negotiated.
     pub tls: bool,
+    /// The TLS version's name as Go prints it (`TLS1.3`), empty without TLS.
+    pub tls_version: String,
+    /// The TLS cipher suite's name as Go prints it, empty without TLS.
+    pub tls_cipher_suite: String,
     /// AUTH done.
     pub authed: bool,
     /// Identity from the auth server.

@@ -31,13 +31,30 @@ use nsq_http::response::{self, GoResponse, JSON, NSQ_CONTENT_TYPE, NSQ_V1};
 use crate::context::Context;
 use request::BodyReader;
 
-/// The HTTP API as an axum `Router` (for `nsq_http::serve`, and for tests with `oneshot`).
+/// The HTTP API as an axum `Router` for the plain HTTP listener (for `nsq_http::serve`, and for tests with
+/// `oneshot`). With `--tls-required=true` it answers every request with Go's 403 `TLS_REQUIRED`.
 pub fn router(ctx: Arc<Context>) -> axum::Router {
-    axum::Router::new().fallback(dispatch).with_state(ctx)
+    axum::Router::new()
+        .fallback(dispatch)
+        .with_state(Served { ctx, https: false })
+}
+
+/// The same API for the HTTPS listener, where TLS is by definition in place.
+pub fn https_router(ctx: Arc<Context>) -> axum::Router {
+    axum::Router::new()
+        .fallback(dispatch)
+        .with_state(Served { ctx, https: true })
+}
+
+/// A router's state: the daemon and which listener it serves.
+#[derive(Debug, Clone)]
+struct Served {
+    ctx: Arc<Context>,
+    https: bool,
 }
 
 /// Routes one request, runs it, and then treats the unread rest of the body as Go's server does.
-async fn dispatch(State(ctx): State<Arc<Context>>, req: Request) -> Response {
+async fn dispatch(State(Served { ctx, https }): State<Served>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let declared = parts
         .headers
@@ -52,8 +69,11 @@ async fn dispatch(State(ctx): State<Arc<Context>>, req: Request) -> Response {
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     let body = BodyReader::new(body, declared, has_body, expect_continue);
 
-    let (mut res, mut body) = if ctx.opts.tls_required == crate::options::TLS_REQUIRED {
-        (tls_required(api::port_of(&ctx.opts.https_address)), body)
+    let (mut res, mut body) = if !https && ctx.opts.tls_required == crate::options::TLS_REQUIRED {
+        let https_port = ctx
+            .https_addr
+            .map_or_else(|| api::port_of(&ctx.opts.https_address), |a| a.port());
+        (tls_required(https_port), body)
     } else {
         route(&ctx, parts, body).await
     };

@@ -198,10 +198,9 @@ fn client_doc<'a>(c: &'a ClientStats, filter: &str) -> ClientDoc<'a> {
             .into_iter()
             .collect(),
         tls: c.tls,
-        // The domain snapshot does not carry the negotiated TLS details; Go 1.19 reports "mutual" for every
-        // TLS client.
-        tls_cipher_suite: "",
-        tls_version: "",
+        tls_cipher_suite: &c.tls_cipher_suite,
+        tls_version: &c.tls_version,
+        // No ALPN is offered, and Go 1.19 reports "mutual" for every TLS client.
         tls_negotiated_protocol: "",
         tls_negotiated_protocol_is_mutual: c.tls,
     }

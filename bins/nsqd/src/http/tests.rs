@@ -58,6 +58,7 @@ fn context(opts: Options, start_time: i64) -> Arc<Context> {
         start_time,
         tcp_addr: "127.0.0.1:40655".parse().unwrap(),
         http_addr: Some("127.0.0.1:54637".parse().unwrap()),
+        https_addr: None,
         hostname: "vm".to_owned(),
         log_level: RwLock::new(opts.log_level),
         nsqlookupd_tcp_addresses: RwLock::new(opts.nsqlookupd_tcp_addresses.clone()),
@@ -78,6 +79,8 @@ fn context(opts: Options, start_time: i64) -> Arc<Context> {
             &opts.nsqlookupd_tcp_addresses,
         )),
         persistence: None,
+        tls: None,
+        auth: None,
         opts: Arc::new(opts),
     })
 }

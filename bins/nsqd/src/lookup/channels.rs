@@ -1,20 +1,14 @@
 //! `GET /channels?topic=` on each lookupd when a topic is created (Go's `ClusterInfo.GetLookupdTopicChannels`
 //! through `http_api.Client.GETV1`), so the channels consumers use elsewhere exist before the first message.
 //!
-//! A minimal HTTP/1.1 client over a tokio `TcpStream`: one request per connection, sent with Go's headers in
-//! Go's order, and a response read by `Content-Length`, chunked encoding or end of stream, never more than
-//! `--max-body-size` bytes of body.
+//! The request goes through [`crate::http_client`], which writes Go's headers in Go's order and reads no
+//! more than `--max-body-size` bytes of body.
 
 use serde::Deserialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::task::JoinSet;
-use tokio::time::timeout;
 
 use super::Limits;
-
-/// The longest response head accepted.
-const MAX_HEAD: usize = 64 * 1024;
+use crate::http_client::{query_escape, HttpClient};
 
 /// Asks every lookupd in `addrs` concurrently; merges, sorts and deduplicates the channels of those that
 /// answered. Each failure is logged.
@@ -63,178 +57,26 @@ struct ChannelsBody {
     channels: Option<Vec<String>>,
 }
 
-/// One `GET http://<addr>/channels?topic=<topic>`.
+/// One `GET http://<addr>/channels?topic=<topic>` (Go's `GETV1`).
 async fn get_channels(addr: &str, topic: &str, limits: &Limits) -> Result<Vec<String>, String> {
-    let request = request(addr, &format!("/channels?topic={}", query_escape(topic)));
-    let exchange = async {
-        let mut stream = timeout(limits.http_connect_timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| format!("dial tcp {addr}: i/o timeout"))?
-            .map_err(|e| format!("dial tcp {addr}: {e}"))?;
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let limit = usize::try_from(limits.max_body_size.max(0)).unwrap_or(usize::MAX);
-        read_response(&mut stream, limit).await
+    let client = HttpClient {
+        connect_timeout: limits.http_connect_timeout,
+        request_timeout: limits.http_request_timeout,
+        max_body_size: usize::try_from(limits.max_body_size.max(0)).unwrap_or(usize::MAX),
+        // Go's ClusterInfo client has no TLS configuration either; lookupds are asked over plain http.
+        tls: None,
     };
-    let (status, body) = timeout(limits.http_request_timeout, exchange)
-        .await
-        .map_err(|_| "request timed out".to_owned())??;
-    if !status.starts_with("200") {
-        return Err(format!(
-            "got response {status} {:?}",
-            String::from_utf8_lossy(&body)
-        ));
-    }
+    let url = format!("http://{addr}/channels?topic={}", query_escape(topic));
+    let body = client.get_v1(&url).await.map_err(|e| e.to_string())?;
     let parsed: ChannelsBody = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
     Ok(parsed.channels.unwrap_or_default())
-}
-
-/// The request Go's `http.Client` writes for `GETV1` (header order as on the wire).
-fn request(addr: &str, target: &str) -> String {
-    format!(
-        "GET {target} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: Go-http-client/1.1\r\n\
-         Accept: application/vnd.nsq; version=1.0\r\nAccept-Encoding: gzip\r\n\r\n"
-    )
-}
-
-/// Go's `url.QueryEscape`.
-fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(char::from(b));
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-/// Buffered reading from the socket.
-struct Reader<'a> {
-    stream: &'a mut TcpStream,
-    buf: Vec<u8>,
-    eof: bool,
-}
-
-impl Reader<'_> {
-    async fn fill(&mut self) -> Result<(), String> {
-        let mut chunk = [0u8; 8192];
-        let n = self
-            .stream
-            .read(&mut chunk)
-            .await
-            .map_err(|e| e.to_string())?;
-        if n == 0 {
-            self.eof = true;
-        }
-        self.buf.extend_from_slice(&chunk[..n]);
-        Ok(())
-    }
-
-    /// Takes bytes up to and including `delim`, reading at most `max` bytes.
-    async fn take_until(&mut self, delim: &[u8], max: usize) -> Result<Vec<u8>, String> {
-        loop {
-            if let Some(at) = self.buf.windows(delim.len()).position(|w| w == delim) {
-                return Ok(self.buf.drain(..at + delim.len()).collect());
-            }
-            if self.buf.len() > max {
-                return Err("response head too long".to_owned());
-            }
-            if self.eof {
-                return Err("unexpected EOF".to_owned());
-            }
-            self.fill().await?;
-        }
-    }
-
-    async fn take(&mut self, n: usize) -> Result<Vec<u8>, String> {
-        while self.buf.len() < n {
-            if self.eof {
-                return Err("unexpected EOF".to_owned());
-            }
-            self.fill().await?;
-        }
-        Ok(self.buf.drain(..n).collect())
-    }
-}
-
-/// Reads a response: its status (`"200 OK"`) and body.
-async fn read_response(stream: &mut TcpStream, limit: usize) -> Result<(String, Vec<u8>), String> {
-    let mut r = Reader {
-        stream,
-        buf: Vec::new(),
-        eof: false,
-    };
-    let head = r.take_until(b"\r\n\r\n", MAX_HEAD).await?;
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line
-        .split_once(' ')
-        .map(|(_, s)| s.to_owned())
-        .ok_or_else(|| format!("malformed HTTP response {status_line:?}"))?;
-    let mut length = None;
-    let mut chunked = false;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        match name.trim().to_ascii_lowercase().as_str() {
-            "content-length" => {
-                length = Some(value.parse::<usize>().map_err(|e| e.to_string())?);
-            }
-            "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
-            "content-encoding" if !value.eq_ignore_ascii_case("identity") => {
-                return Err(format!("unsupported Content-Encoding {value}"));
-            }
-            _ => {}
-        }
-    }
-    let too_big = || format!("response body is larger than {limit} bytes");
-    let body = if chunked {
-        let mut body = Vec::new();
-        loop {
-            let size_line = r.take_until(b"\r\n", MAX_HEAD).await?;
-            let text = String::from_utf8_lossy(&size_line);
-            let hex = text.trim().split(';').next().unwrap_or_default();
-            let size = usize::from_str_radix(hex, 16).map_err(|e| e.to_string())?;
-            if size == 0 {
-                break;
-            }
-            if body.len() + size > limit {
-                return Err(too_big());
-            }
-            body.extend(r.take(size).await?);
-            r.take(2).await?;
-        }
-        body
-    } else if let Some(n) = length {
-        if n > limit {
-            return Err(too_big());
-        }
-        r.take(n).await?
-    } else {
-        while !r.eof {
-            if r.buf.len() > limit {
-                return Err(too_big());
-            }
-            r.fill().await?;
-        }
-        std::mem::take(&mut r.buf)
-    };
-    Ok((status, body))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
     fn limits(max_body_size: i64) -> Limits {
@@ -243,12 +85,6 @@ mod tests {
             http_connect_timeout: Duration::from_secs(1),
             http_request_timeout: Duration::from_secs(2),
         }
-    }
-
-    #[test]
-    fn query_escape_like_go() {
-        assert_eq!(query_escape("lk_eph#ephemeral"), "lk_eph%23ephemeral");
-        assert_eq!(query_escape("a.b-c_d~ e"), "a.b-c_d~+e");
     }
 
     /// Serves one connection: records the request head and writes `response`.

@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::ClientInfo;
+use crate::tls::TlsInfo;
 
 /// Go's connection states, as reported in `/stats`.
 pub(crate) const STATE_INIT: i32 = 0;
@@ -30,6 +31,14 @@ pub(crate) struct Meta {
     pub(crate) topology_region: String,
     /// Publish counts by topic in first-publish order.
     pub(crate) pub_counts: Vec<(String, u64)>,
+    /// The TLS session, once upgraded.
+    pub(crate) tls: Option<TlsInfo>,
+    /// Snappy negotiated.
+    pub(crate) snappy: bool,
+    /// Deflate negotiated.
+    pub(crate) deflate: bool,
+    /// Identity and identity URL from the auth server, once AUTH granted something.
+    pub(crate) auth_identity: Option<(String, String)>,
 }
 
 /// A connected client.
@@ -79,6 +88,11 @@ impl Client {
             wake: Notify::new(),
             cancel,
         }
+    }
+
+    /// Whether the connection has been upgraded to TLS (Go's `client.TLS`).
+    pub(crate) fn is_tls(&self) -> bool {
+        self.meta.lock().tls.is_some()
     }
 
     pub(crate) fn state(&self) -> i32 {
@@ -136,6 +150,26 @@ impl Client {
             pub_counts,
             topology_zone: meta.topology_zone,
             topology_region: meta.topology_region,
+            tls: meta.tls.is_some(),
+            tls_version: meta
+                .tls
+                .as_ref()
+                .map(|t| t.version.clone())
+                .unwrap_or_default(),
+            tls_cipher_suite: meta
+                .tls
+                .as_ref()
+                .map(|t| t.cipher_suite.clone())
+                .unwrap_or_default(),
+            snappy: meta.snappy,
+            deflate: meta.deflate,
+            authed: meta.auth_identity.is_some(),
+            auth_identity: meta
+                .auth_identity
+                .as_ref()
+                .map(|a| a.0.clone())
+                .unwrap_or_default(),
+            auth_identity_url: meta.auth_identity.map(|a| a.1).unwrap_or_default(),
             ..ClientStats::default()
         }
     }

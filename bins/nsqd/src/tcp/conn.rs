@@ -10,26 +10,35 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use nsq_core::{Channel, Consumer};
+use nsq_protocol::compress::{Codec, Decoder, Encoder};
+use nsq_protocol::encode_frame;
 use nsq_protocol::{
     check_auth_params, clamp_req_timeout, decode_body, decode_line, invalid_command, parse_dpub,
     parse_fin, parse_identify, parse_mpub_topic, parse_pub_topic, parse_rdy, parse_req, parse_sub,
     parse_touch, Body, BodyKind, ClientError, ErrorCode, FrameType, IdentifyData, IdentifyResponse,
     Limits, Line, CLOSE_WAIT, OK,
 };
-use tokio::io::AsyncReadExt;
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::sync::mpsc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio_rustls::TlsAcceptor;
 
 use super::client::{Client, STATE_CLOSING, STATE_INIT, STATE_SUBSCRIBED};
 use super::exec::{bad_state, wire_error, Failed};
 use super::pump::{Outbound, PumpSettings};
+use super::transport::{Handover, ReadHalf, Stream, Writer, TLS_HANDSHAKE_TIMEOUT};
+use crate::auth::{AuthRequest, AuthState};
 use crate::context::Context;
+use crate::options::TLS_NOT_REQUIRED;
 
 /// Go's default `bufio` size for client connections, used for the output buffer default too.
 pub(crate) const DEFAULT_BUFFER_SIZE: usize = 16 * 1024;
 
 /// Read buffer headroom kept before each read, so bodies split off as `Bytes` leave room for the next read.
 const READ_RESERVE: usize = 64 * 1024;
+
+/// Most plaintext one decompression step adds to the read buffer; bodies larger than this take several steps,
+/// and a decompression bomb never gets further than the body size limits allow.
+const DECODE_STEP: usize = 64 * 1024;
 
 /// The connection went away (EOF, read deadline, I/O error, or the client was closed).
 #[derive(Debug)]
@@ -81,11 +90,21 @@ impl Settings {
 pub(crate) struct Conn {
     ctx: Arc<Context>,
     client: Arc<Client>,
-    reader: OwnedReadHalf,
+    /// `None` only while an upgrade has the whole stream.
+    reader: Option<ReadHalf>,
+    /// Plaintext commands and bodies.
     buf: BytesMut,
+    /// Compressed bytes not yet decoded, once snappy or deflate is on.
+    raw: BytesMut,
+    decoder: Option<Decoder>,
+    /// The last decode produced a whole [`DECODE_STEP`].
+    decoder_full: bool,
     tx: mpsc::Sender<Outbound>,
     settings: Settings,
     channel: Option<Arc<Channel>>,
+    /// The AUTH secret and what the auth server granted for it (Go's `AuthSecret` and `AuthState`).
+    auth_secret: String,
+    auth_state: Option<AuthState>,
     limits: Limits,
     /// FIN, REQ, RDY or CLS changed readiness since the pump was last woken. The wake is sent when the reader
     /// has consumed every buffered command, so commands that arrived together (`FIN` then `RDY 1`) all apply
@@ -113,7 +132,7 @@ impl Conn {
     pub(crate) fn new(
         ctx: Arc<Context>,
         client: Arc<Client>,
-        reader: OwnedReadHalf,
+        reader: ReadHalf,
         buf: BytesMut,
         tx: mpsc::Sender<Outbound>,
     ) -> Self {
@@ -125,11 +144,16 @@ impl Conn {
         Self {
             ctx,
             client,
-            reader,
+            reader: Some(reader),
             buf,
+            raw: BytesMut::new(),
+            decoder: None,
+            decoder_full: false,
             tx,
             settings,
             channel: None,
+            auth_secret: String::new(),
+            auth_state: None,
             limits,
             wake_pending: false,
         }
@@ -179,7 +203,8 @@ impl Conn {
         self.tx.send(out).await.map_err(|_| Closed)
     }
 
-    /// Reads more bytes, bounded by the read deadline (2x heartbeat; none when heartbeats are off).
+    /// Makes more plaintext available in `buf`: decodes what is already read when compression is on, else
+    /// reads from the socket, bounded by the read deadline (2x heartbeat; none when heartbeats are off).
     async fn fill(&mut self) -> Result<(), Closed> {
         if std::mem::take(&mut self.wake_pending) {
             self.client.wake.notify_one();
@@ -187,21 +212,41 @@ impl Conn {
         if self.buf.capacity() - self.buf.len() < READ_RESERVE / 4 {
             self.buf.reserve(READ_RESERVE);
         }
-        let hb = self.settings.heartbeat_interval;
-        let read = self.reader.read_buf(&mut self.buf);
-        let n = tokio::select! {
-            () = self.client.cancel.cancelled() => return Err(Closed),
-            r = async {
-                if hb.is_zero() { read.await } else {
-                    tokio::time::timeout(hb * 2, read).await.unwrap_or_else(|_| {
-                        Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "read deadline"))
-                    })
+        loop {
+            let Some(decoder) = self.decoder.as_mut() else {
+                return read_deadline(
+                    self.reader.as_mut(),
+                    &mut self.buf,
+                    self.settings.heartbeat_interval,
+                    &self.client,
+                )
+                .await;
+            };
+            // A call that filled its whole step may have left plaintext inside the decoder, so it is asked
+            // again even when no compressed bytes are waiting.
+            if !self.raw.is_empty() || self.decoder_full {
+                // A stream that does not decode ends the connection, as Go's failing reader does.
+                let added = decoder
+                    .decode(&mut self.raw, &mut self.buf, DECODE_STEP)
+                    .map_err(|e| {
+                        tracing::debug!(client = self.client.id, error = %e, "bad compressed stream");
+                        Closed
+                    })?;
+                self.decoder_full = added == DECODE_STEP;
+                if added > 0 {
+                    return Ok(());
                 }
-            } => r,
-        };
-        match n {
-            Ok(0) | Err(_) => Err(Closed),
-            Ok(_) => Ok(()),
+            }
+            if self.raw.capacity() - self.raw.len() < READ_RESERVE / 4 {
+                self.raw.reserve(READ_RESERVE);
+            }
+            read_deadline(
+                self.reader.as_mut(),
+                &mut self.raw,
+                self.settings.heartbeat_interval,
+                &self.client,
+            )
+            .await?;
         }
     }
 
@@ -234,6 +279,9 @@ impl Conn {
 
     async fn exec(&mut self, line: Line) -> ExecResult {
         let params = &line.params;
+        if &line.name[..] != b"IDENTIFY" {
+            self.enforce_tls_policy(&line.name)?;
+        }
         match &line.name[..] {
             b"IDENTIFY" => self.identify().await,
             b"FIN" => self.fin(params),
@@ -275,25 +323,144 @@ impl Conn {
             return Ok(Some(Bytes::from_static(OK)));
         }
         let opts = &self.ctx.opts;
-        // TLS, snappy and deflate are not built yet, so they are reported off, as an nsqd with them disabled does.
+        let tls = self.ctx.tls.is_some() && data.tls_v1;
+        let deflate = opts.deflate && data.deflate;
+        let snappy = opts.snappy && data.snappy;
+        let mut deflate_level = if deflate && data.deflate_level > 0 {
+            data.deflate_level
+        } else {
+            6
+        };
+        deflate_level = deflate_level.min(opts.max_deflate_level);
+        if deflate && snappy {
+            return Err(ClientError::fatal(
+                ErrorCode::IdentifyFailed,
+                "cannot enable both deflate and snappy compression",
+            )
+            .into());
+        }
         let resp = IdentifyResponse {
             max_rdy_count: opts.max_rdy_count,
             version: crate::NSQ_VERSION.to_owned(),
             max_msg_timeout: millis(opts.max_msg_timeout),
             msg_timeout: millis(self.settings.msg_timeout),
-            tls_v1: false,
-            deflate: false,
-            deflate_level: 6.min(opts.max_deflate_level),
+            tls_v1: tls,
+            deflate,
+            deflate_level,
             max_deflate_level: opts.max_deflate_level,
-            snappy: false,
+            snappy,
             sample_rate: i64::from(self.settings.sample_rate),
-            auth_required: false,
+            auth_required: !opts.auth_http_addresses.is_empty(),
             output_buffer_size: self.settings.output_buffer_size,
             output_buffer_timeout: millis(self.settings.output_buffer_timeout),
             topology_region: opts.topology_region.clone(),
             topology_zone: opts.topology_zone.clone(),
         };
-        Ok(Some(resp.to_bytes()))
+        let codec = if snappy {
+            Some(Codec::Snappy)
+        } else if deflate {
+            Some(Codec::Deflate {
+                level: u32::try_from(deflate_level.clamp(1, 9)).unwrap_or(6),
+            })
+        } else {
+            None
+        };
+        if !tls && codec.is_none() {
+            return Ok(Some(resp.to_bytes()));
+        }
+        self.send(Outbound::Frame(FrameType::Response, resp.to_bytes()))
+            .await?;
+        self.upgrade(tls, codec).await?;
+        Ok(None)
+    }
+
+    /// Switches the connection to TLS and/or compression right after the IDENTIFY response, in Go's order
+    /// (TLS, then snappy or deflate), each followed by an `OK` frame sent through the new transport.
+    ///
+    /// The pump writes out the IDENTIFY response and lends its half of the socket; with both halves the reader
+    /// runs the handshake, writes the `OK`s, splits the new stream and returns the pump its half together with
+    /// the output encoder. A failed handshake ends the connection: nothing useful can be sent to a peer whose
+    /// TLS state is unknown (Go tries to send `E_IDENTIFY_FAILED` in plain text, which the client cannot read).
+    async fn upgrade(&mut self, tls: bool, codec: Option<Codec>) -> Result<(), ExecError> {
+        let (lend_tx, lend_rx) = oneshot::channel();
+        let (back_tx, back_rx) = oneshot::channel();
+        self.send(Outbound::Handover(Handover {
+            lend: lend_tx,
+            back: back_rx,
+        }))
+        .await?;
+        let Writer { half, mut encoder } = lend_rx.await.map_err(|_| Closed)?;
+        let reader = self.reader.take().ok_or(Closed)?;
+        let mut stream = Stream::reunite(reader, half).map_err(|_| Closed)?;
+        let write_deadline = if self.settings.heartbeat_interval.is_zero() {
+            TLS_HANDSHAKE_TIMEOUT
+        } else {
+            self.settings.heartbeat_interval
+        };
+        let mut ok = BytesMut::new();
+        encode_frame(&mut ok, FrameType::Response, OK);
+        if tls {
+            let Some(config) = self.ctx.tls.clone() else {
+                return Err(ExecError::Closed);
+            };
+            if !self.buf.is_empty() {
+                // The client sent more than IDENTIFY before reading its answer; those bytes would have to be
+                // the TLS handshake, which cannot be replayed into it. Go drops them with its old reader.
+                tracing::warn!(
+                    client = self.client.id,
+                    "IDENTIFY failed: data received before the TLS handshake"
+                );
+                return Err(ExecError::Closed);
+            }
+            let (upgraded, info) = stream
+                .upgrade_tls(&TlsAcceptor::from(config))
+                .await
+                .map_err(|e| {
+                    tracing::warn!(
+                        client = self.client.id,
+                        "E_IDENTIFY_FAILED IDENTIFY failed {e}"
+                    );
+                    Closed
+                })?;
+            stream = upgraded;
+            self.client.meta.lock().tls = Some(info);
+            write_with_deadline(&mut stream, &ok, write_deadline).await?;
+        }
+        if let Some(codec) = codec {
+            let mut enc = Encoder::new(codec);
+            let mut wire = BytesMut::new();
+            enc.encode(&ok, &mut wire);
+            write_with_deadline(&mut stream, &wire, write_deadline).await?;
+            encoder = Some(enc);
+            self.decoder = Some(Decoder::new(codec));
+            // Whatever was read past the IDENTIFY body was sent compressed.
+            self.raw = self.buf.split();
+            let mut meta = self.client.meta.lock();
+            match codec {
+                Codec::Snappy => meta.snappy = true,
+                Codec::Deflate { .. } => meta.deflate = true,
+            }
+        }
+        let (reader, half) = stream.split();
+        self.reader = Some(reader);
+        back_tx
+            .send(Writer { half, encoder })
+            .map_err(|_| ExecError::Closed)
+    }
+
+    /// Go's `enforceTLSPolicy`: with `--tls-required` (or a client certificate policy), only IDENTIFY is
+    /// accepted before the connection is upgraded.
+    fn enforce_tls_policy(&self, command: &[u8]) -> Result<(), ClientError> {
+        if self.ctx.opts.tls_required != TLS_NOT_REQUIRED && !self.client.is_tls() {
+            return Err(ClientError::fatal(
+                ErrorCode::Invalid,
+                format!(
+                    "cannot {} in current state (TLS required)",
+                    String::from_utf8_lossy(command)
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Go's `clientV2.Identify` validation, field by field in Go's order.
@@ -339,13 +506,113 @@ impl Conn {
         Ok(())
     }
 
+    /// Go's AUTH: the secret is sent to the auth servers and what they grant is kept for PUB and SUB checks.
+    /// Why an auth server failed is logged, never told to the client.
     async fn auth(&mut self, params: &[Bytes]) -> ExecResult {
         if self.client.state() != STATE_INIT {
             return Err(bad_state("AUTH").into());
         }
         check_auth_params(params)?;
-        let _secret = self.read_single_body(BodyKind::Auth).await?;
-        Err(ClientError::fatal(ErrorCode::AuthDisabled, "AUTH disabled").into())
+        let secret = self.read_single_body(BodyKind::Auth).await?;
+        if self.has_authorizations() {
+            return Err(ClientError::fatal(ErrorCode::Invalid, "AUTH already set").into());
+        }
+        if self.ctx.auth.is_none() {
+            return Err(ClientError::fatal(ErrorCode::AuthDisabled, "AUTH disabled").into());
+        }
+        self.auth_secret = String::from_utf8_lossy(&secret).into_owned();
+        self.query_auth().await?;
+        if !self.has_authorizations() {
+            return Err(ClientError::fatal(
+                ErrorCode::Unauthorized,
+                "AUTH no authorizations found",
+            )
+            .into());
+        }
+        let state = self.auth_state.as_ref().ok_or(ExecError::Closed)?;
+        let reply = serde_json::json!({
+            "identity": state.identity,
+            "identity_url": state.identity_url,
+            "permission_count": state.permission_count(),
+        });
+        let body = nsq_protocol::to_go_json(&reply)
+            .map_err(|e| ClientError::fatal(ErrorCode::AuthError, format!("AUTH error {e}")))?;
+        Ok(Some(Bytes::from(body)))
+    }
+
+    fn has_authorizations(&self) -> bool {
+        self.auth_state
+            .as_ref()
+            .is_some_and(AuthState::has_authorizations)
+    }
+
+    /// Asks the auth servers about the stored secret (Go's `QueryAuthd`); a failure is `E_AUTH_FAILED`.
+    async fn query_auth(&mut self) -> Result<(), ClientError> {
+        let failed = || ClientError::fatal(ErrorCode::AuthFailed, "AUTH failed");
+        let Some(auth) = self.ctx.auth.as_ref() else {
+            return Err(failed());
+        };
+        let remote_ip = self.client.remote_addr.ip().to_string();
+        let common_name = self
+            .client
+            .meta
+            .lock()
+            .tls
+            .as_ref()
+            .map(|t| t.common_name.clone())
+            .unwrap_or_default();
+        let request = AuthRequest {
+            remote_ip: &remote_ip,
+            tls: self.client.is_tls(),
+            secret: &self.auth_secret,
+            common_name: &common_name,
+        };
+        match auth.query(&request).await {
+            Ok(state) => {
+                self.client.meta.lock().auth_identity = state
+                    .has_authorizations()
+                    .then(|| (state.identity.clone(), state.identity_url.clone()));
+                self.auth_state = Some(state);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(client = self.client.id, "PROTOCOL(V2): AUTH failed {e}");
+                Err(failed())
+            }
+        }
+    }
+
+    /// Go's `CheckAuth`: with auth enabled, `cmd` needs a prior AUTH whose grants (asked again once their
+    /// TTL has passed) allow `topic` and `channel` (`""` for publishing).
+    async fn check_auth(
+        &mut self,
+        cmd: &str,
+        topic: &str,
+        channel: &str,
+    ) -> Result<(), ClientError> {
+        if self.ctx.auth.is_none() {
+            return Ok(());
+        }
+        if !self.has_authorizations() {
+            return Err(ClientError::fatal(
+                ErrorCode::AuthFirst,
+                format!("AUTH required before {cmd}"),
+            ));
+        }
+        if self.auth_state.as_ref().is_some_and(AuthState::is_expired) {
+            self.query_auth().await?;
+        }
+        if !self
+            .auth_state
+            .as_ref()
+            .is_some_and(|s| s.is_allowed(topic, channel))
+        {
+            return Err(ClientError::fatal(
+                ErrorCode::Unauthorized,
+                format!("AUTH failed for {cmd} on {topic:?} {channel:?}"),
+            ));
+        }
+        Ok(())
     }
 
     async fn sub(&mut self, params: &[Bytes]) -> ExecResult {
@@ -360,6 +627,7 @@ impl Conn {
             .into());
         }
         let sub = parse_sub(params)?;
+        self.check_auth("SUB", &sub.topic, &sub.channel).await?;
         let consumer: Arc<dyn Consumer> = self.client.clone();
         let mut attempt = 0;
         let channel = loop {
@@ -463,6 +731,7 @@ impl Conn {
     async fn publish(&mut self, params: &[Bytes]) -> ExecResult {
         let topic_name = parse_pub_topic("PUB", params)?;
         let body = self.read_single_body(BodyKind::Pub).await?;
+        self.check_auth("PUB", &topic_name, "").await?;
         let topic = self.ctx.get_topic(&topic_name).await;
         self.ctx
             .publish(&topic, [body], Duration::ZERO)
@@ -474,6 +743,7 @@ impl Conn {
 
     async fn mpub(&mut self, params: &[Bytes]) -> ExecResult {
         let topic_name = parse_mpub_topic(params)?;
+        self.check_auth("MPUB", &topic_name, "").await?;
         // Go creates the topic before it reads the body, so a bad body still leaves the topic behind.
         let topic = self.ctx.get_topic(&topic_name).await;
         let bodies = match self.read_body(BodyKind::Mpub).await? {
@@ -493,6 +763,7 @@ impl Conn {
         let max_ms = u64::try_from(self.ctx.opts.max_req_timeout.as_millis()).unwrap_or(u64::MAX);
         let (topic_name, defer_ms) = parse_dpub(params, max_ms)?;
         let body = self.read_single_body(BodyKind::Dpub).await?;
+        self.check_auth("DPUB", &topic_name, "").await?;
         let topic = self.ctx.get_topic(&topic_name).await;
         self.ctx
             .publish(&topic, [body], Duration::from_millis(defer_ms))
@@ -500,6 +771,47 @@ impl Conn {
             .map_err(|e| wire_error(Failed::Dpub, &e))?;
         self.client.published(&topic_name, 1);
         Ok(Some(Bytes::from_static(OK)))
+    }
+}
+
+/// Writes and flushes `bytes` on the whole stream during an upgrade.
+async fn write_with_deadline(
+    stream: &mut Stream,
+    bytes: &[u8],
+    deadline: Duration,
+) -> Result<(), Closed> {
+    let write = async {
+        stream.write_all(bytes).await?;
+        stream.flush().await
+    };
+    match tokio::time::timeout(deadline, write).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(Closed),
+    }
+}
+
+/// One socket read into `into`, bounded by the read deadline and the client's cancellation.
+async fn read_deadline(
+    reader: Option<&mut ReadHalf>,
+    into: &mut BytesMut,
+    heartbeat: Duration,
+    client: &Client,
+) -> Result<(), Closed> {
+    let reader = reader.ok_or(Closed)?;
+    let read = reader.read_buf(into);
+    let n = tokio::select! {
+        () = client.cancel.cancelled() => return Err(Closed),
+        r = async {
+            if heartbeat.is_zero() { read.await } else {
+                tokio::time::timeout(heartbeat * 2, read).await.unwrap_or_else(|_| {
+                    Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "read deadline"))
+                })
+            }
+        } => r,
+    };
+    match n {
+        Ok(0) | Err(_) => Err(Closed),
+        Ok(_) => Ok(()),
     }
 }
 

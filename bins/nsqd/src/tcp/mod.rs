@@ -12,6 +12,7 @@ mod client;
 mod conn;
 mod exec;
 mod pump;
+mod transport;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -94,7 +95,7 @@ async fn handle(mut stream: TcpStream, ctx: Arc<Context>, id: u64, cancel: Cance
     let info: Arc<dyn ClientInfo> = client.clone();
     ctx.clients.lock().insert(id, info);
 
-    let (reader, writer) = stream.into_split();
+    let (reader, writer) = transport::Stream::split_tcp(stream);
     let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
     let pump = tokio::spawn(pump::message_pump(
         Arc::clone(&client),

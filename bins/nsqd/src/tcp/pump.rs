@@ -16,13 +16,14 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use nsq_core::Channel;
+use nsq_protocol::compress::Encoder;
 use nsq_protocol::{encode_frame, encode_message_frame, FrameType, HEARTBEAT};
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
 
 use super::client::Client;
+use super::transport::{Handover, WriteHalf, Writer};
 
 /// Most messages taken from the channel in one step, so replies and heartbeats are never starved.
 const MAX_BATCH: usize = 256;
@@ -51,11 +52,19 @@ pub(crate) enum Outbound {
     Identify(PumpSettings),
     /// SUB succeeded: start delivering from this channel.
     Subscribed(Arc<Channel>),
+    /// IDENTIFY negotiated TLS or compression: write out what is buffered, then lend the writer to the reader
+    /// for the upgrade and wait for it to come back.
+    Handover(Handover),
 }
 
 struct Pump {
     client: Arc<Client>,
-    writer: OwnedWriteHalf,
+    /// `None` only while lent to the reader for an upgrade.
+    writer: Option<WriteHalf>,
+    /// Set once snappy or deflate is negotiated: every flush is compressed (and, for deflate, sync-flushed).
+    encoder: Option<Encoder>,
+    /// The compressed form of `out`, reused across flushes.
+    wire: BytesMut,
     out: BytesMut,
     settings: PumpSettings,
     write_timeout: Option<Duration>,
@@ -87,13 +96,15 @@ async fn tick(t: &mut Option<Interval>) {
 /// Runs until the reader hangs up, the client is closed, or a write fails.
 pub(crate) async fn message_pump(
     client: Arc<Client>,
-    writer: OwnedWriteHalf,
+    writer: WriteHalf,
     mut rx: mpsc::Receiver<Outbound>,
     settings: PumpSettings,
 ) {
     let mut pump = Pump {
         client,
-        writer,
+        writer: Some(writer),
+        encoder: None,
+        wire: BytesMut::new(),
         out: BytesMut::with_capacity(settings.output_buffer_size.max(4096) + 1024),
         settings,
         write_timeout: write_timeout(&settings),
@@ -155,6 +166,12 @@ pub(crate) async fn message_pump(
                             }
                             Outbound::Identify(_) => {}
                             Outbound::Subscribed(c) => channel = Some(c),
+                            Outbound::Handover(h) => {
+                                pump.flush().await?;
+                                wrote_frame = false;
+                                flushed = true;
+                                pump.lend(h).await?;
+                            }
                         }
                         next = rx.try_recv().ok();
                     }
@@ -180,7 +197,9 @@ pub(crate) async fn message_pump(
     }
     // Whatever ended the pump ends the connection.
     pump.client.cancel.cancel();
-    let _ = pump.writer.shutdown().await;
+    if let Some(w) = pump.writer.as_mut() {
+        let _ = w.shutdown().await;
+    }
 }
 
 impl Pump {
@@ -215,11 +234,42 @@ impl Pump {
         Ok(n)
     }
 
+    /// Lends the writer (and the encoder) to the reader for an upgrade and takes back what it returns.
+    async fn lend(&mut self, handover: Handover) -> std::io::Result<()> {
+        let lent = Writer {
+            half: self.writer.take().ok_or_else(lent_out)?,
+            encoder: self.encoder.take(),
+        };
+        if handover.lend.send(lent).is_err() {
+            return Err(std::io::Error::other("reader gone during upgrade"));
+        }
+        let back = handover
+            .back
+            .await
+            .map_err(|_| std::io::Error::other("upgrade failed"))?;
+        self.writer = Some(back.half);
+        self.encoder = back.encoder;
+        Ok(())
+    }
+
     async fn flush(&mut self) -> std::io::Result<()> {
         if self.out.is_empty() {
             return Ok(());
         }
-        let write = self.writer.write_all(&self.out);
+        let writer = self.writer.as_mut().ok_or_else(lent_out)?;
+        let bytes: &[u8] = match self.encoder.as_mut() {
+            Some(encoder) => {
+                self.wire.clear();
+                encoder.encode(&self.out, &mut self.wire);
+                &self.wire
+            }
+            None => &self.out,
+        };
+        // The flush matters for TLS, whose records are written out by it.
+        let write = async {
+            writer.write_all(bytes).await?;
+            writer.flush().await
+        };
         match self.write_timeout {
             Some(t) => tokio::time::timeout(t, write).await.map_err(|_| {
                 std::io::Error::new(std::io::ErrorKind::TimedOut, "write deadline exceeded")
@@ -229,4 +279,8 @@ impl Pump {
         self.out.clear();
         Ok(())
     }
+}
+
+fn lent_out() -> std::io::Error {
+    std::io::Error::other("writer is lent out")
 }
