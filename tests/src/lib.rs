@@ -14,6 +14,7 @@
 //! - [`golden`]: typed views of the capture files;
 //! - [`json_diff`]: order-aware JSON comparison with masking of run-specific values.
 
+pub mod authserver;
 pub mod client;
 pub mod daemon;
 pub mod diskfiles;
@@ -21,6 +22,8 @@ pub mod golden;
 pub mod http;
 pub mod json_diff;
 pub mod lookupd;
+pub mod negotiation;
+pub mod transport;
 pub mod wire;
 
 use std::path::PathBuf;

@@ -20,23 +20,16 @@ use nsq_tests::golden::{
 };
 use nsq_tests::http::{self, HttpResponse};
 use nsq_tests::json_diff::{diff, mask_leaves, type_placeholder, walk_mut};
+use nsq_tests::negotiation::NEGOTIATION_HTTP_INSTANCES;
 use nsq_tests::wire::{self, FrameConn, Message, FRAME_ERROR, FRAME_MESSAGE, FRAME_RESPONSE};
 use nsq_tests::{golden_dir, Nsqd};
 use serde_json::Value;
 
 /// Instances of `http/nsqd.json` that need features of later issues.
-const SKIPPED_INSTANCES: &[(&str, &str)] = &[
-    ("tls", "TLS (--tls-cert/--https-address) is a later issue"),
-    ("tls_required", "--tls-required needs TLS (later issue)"),
-    (
-        "auth",
-        "auth needs --auth-http-address and a test auth server (later issue)",
-    ),
-    (
-        "topology",
-        "the topology-aware-consumption experiment is a later issue",
-    ),
-];
+const SKIPPED_INSTANCES: &[(&str, &str)] = &[(
+    "topology",
+    "the topology-aware-consumption experiment is a later issue",
+)];
 
 /// How an exchange is judged when it is not compared as recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,7 +144,10 @@ fn tables_match_the_golden_exchanges() {
         );
     }
     for instance in golden.instances.keys() {
-        let replayed = instance == "main" || instance == "no_e2e";
+        // The TLS and auth instances are replayed by golden_negotiation.rs.
+        let replayed = instance == "main"
+            || instance == "no_e2e"
+            || NEGOTIATION_HTTP_INSTANCES.contains(&instance.as_str());
         assert!(
             replayed || SKIPPED_INSTANCES.iter().any(|(i, _)| i == instance),
             "instance {instance} is neither replayed nor in the skip table"

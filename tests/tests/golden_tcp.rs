@@ -17,96 +17,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use nsq_tests::golden::{render_text, Step, StepKind, Transcript};
+use nsq_tests::negotiation::replayed_by_negotiation_suite;
 use nsq_tests::wire::{
     self, Event, Frame, FrameConn, Message, TimedFrame, FRAME_MESSAGE, FRAME_RESPONSE,
 };
 use nsq_tests::{golden_dir, http, Nsqd};
 
 /// Transcripts that need features of later issues, with the reason. Every other nsqd transcript
-/// is replayed.
-const SKIPPED: &[(&str, &str)] = &[
-    ("tls_identify_upgrade", "TLS upgrade is a later issue"),
-    (
-        "tls_required_nop_before_tls",
-        "--tls-required needs TLS (later issue)",
-    ),
-    (
-        "tls_required_pub_before_tls",
-        "--tls-required needs TLS (later issue)",
-    ),
-    (
-        "identify_snappy",
-        "snappy is a later issue (we answer snappy:false until it is built)",
-    ),
-    (
-        "identify_deflate",
-        "deflate is a later issue (we answer deflate:false until it is built)",
-    ),
-    (
-        "identify_deflate_and_snappy",
-        "needs snappy and deflate support (later issue)",
-    ),
-    (
-        "auth_after_sub",
-        "auth needs --auth-http-address and a test auth server (later issue)",
-    ),
-    (
-        "auth_empty_secret",
-        "auth needs --auth-http-address and a test auth server (later issue)",
-    ),
-    (
-        "auth_identify_auth_required",
-        "auth needs --auth-http-address and a test auth server (later issue)",
-    ),
-    (
-        "auth_ok_pub_sub",
-        "auth needs --auth-http-address and a test auth server (later issue)",
-    ),
-    (
-        "auth_post_method",
-        "auth needs --auth-http-address and a test auth server (later issue)",
-    ),
-    (
-        "auth_pub_before_auth",
-        "auth needs --auth-http-address and a test auth server (later issue)",
-    ),
-    (
-        "auth_pub_channel_regex_must_match_empty",
-        "auth needs --auth-http-address and a test auth server (later issue)",
-    ),
-    (
-        "auth_secret_badperm",
-        "auth needs --auth-http-address and a test auth server (later issue)",
-    ),
-    (
-        "auth_secret_denied",
-        "auth needs --auth-http-address and a test auth server (later issue)",
-    ),
-    (
-        "auth_secret_empty",
-        "auth needs --auth-http-address and a test auth server (later issue)",
-    ),
-    (
-        "auth_secret_zerottl",
-        "auth needs --auth-http-address and a test auth server (later issue)",
-    ),
-    (
-        "auth_sub_without_subscribe_permission",
-        "auth needs --auth-http-address and a test auth server (later issue)",
-    ),
-    (
-        "auth_twice",
-        "auth needs --auth-http-address and a test auth server (later issue)",
-    ),
-    (
-        "auth_unauthorized_topic",
-        "auth needs --auth-http-address and a test auth server (later issue)",
-    ),
-    (
-        "topology_identify",
-        "the topology-aware-consumption experiment is a later issue",
-    ),
-];
+/// is replayed, here or (TLS, compression, AUTH) in `golden_negotiation.rs`.
+const SKIPPED: &[(&str, &str)] = &[(
+    "topology_identify",
+    "the topology-aware-consumption experiment is a later issue",
+)];
 
 /// Transcripts whose point is timing: their frames must arrive near the recorded `t_ms`.
 const TIMING_SENSITIVE: &[&str] = &[
@@ -266,7 +188,11 @@ fn load_nsqd_transcripts() -> Vec<Transcript> {
             dir.display()
         )
     });
-    all.into_iter().filter(Transcript::is_nsqd_v2).collect()
+    // Transcripts that continue inside TLS or a compressed stream, or need a certificate or an auth
+    // server, are replayed by golden_negotiation.rs.
+    all.into_iter()
+        .filter(|t| t.is_nsqd_v2() && !replayed_by_negotiation_suite(t))
+        .collect()
 }
 
 /// The tables above must name real transcripts and match what those transcripts contain, so they
@@ -341,8 +267,8 @@ fn tables_match_the_golden_transcripts() {
 fn golden_tcp_transcripts() {
     let transcripts = load_nsqd_transcripts();
     assert!(
-        transcripts.len() > 90,
-        "expected about 100 nsqd transcripts, found {}",
+        transcripts.len() > 75,
+        "expected about 80 nsqd transcripts (besides golden_negotiation.rs's), found {}",
         transcripts.len()
     );
 

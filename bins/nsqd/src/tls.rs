@@ -355,6 +355,77 @@ mod tests {
         assert_eq!(go_cipher_suite_name(0xc030), "Unknown 49200");
     }
 
+    fn cert_path(name: &str) -> String {
+        format!("{}/../../tests/certs/{name}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    #[test]
+    fn common_name_of_the_test_client_certificate() {
+        let certs = load_certs(&cert_path("client.pem")).unwrap();
+        assert_eq!(
+            subject_common_name(certs[0].as_ref()).as_deref(),
+            Some("test-client")
+        );
+        let certs = load_certs(&cert_path("server.pem")).unwrap();
+        assert_eq!(
+            subject_common_name(certs[0].as_ref()).as_deref(),
+            Some("nsqd-test")
+        );
+    }
+
+    #[test]
+    fn server_config_for_each_client_policy_and_clear_errors() {
+        let base = Options {
+            tls_cert: cert_path("server.pem"),
+            tls_key: cert_path("server.key"),
+            ..Options::default()
+        };
+        assert!(server_config(&Options::default()).unwrap().is_none());
+        for policy in ["", "require", "require-verify"] {
+            let opts = Options {
+                tls_client_auth_policy: policy.to_owned(),
+                tls_root_ca_file: cert_path("ca.pem"),
+                ..base.clone()
+            };
+            let config = server_config(&opts).unwrap().unwrap();
+            assert!(config.ignore_client_order);
+        }
+        let missing = Options {
+            tls_key: "/nonexistent/key.pem".to_owned(),
+            ..base.clone()
+        };
+        let err = server_config(&missing).unwrap_err();
+        assert!(err.contains("--tls-key /nonexistent/key.pem"), "{err}");
+        let bad_ca = Options {
+            tls_client_auth_policy: "require-verify".to_owned(),
+            tls_root_ca_file: cert_path("README.md"),
+            ..base
+        };
+        let err = server_config(&bad_ca).unwrap_err();
+        assert!(
+            err.contains("failed to append certificate to pool"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn go_cipher_preference_puts_aes_128_first() {
+        let provider = go_preference(rustls::crypto::ring::default_provider());
+        let names: Vec<String> = provider
+            .cipher_suites
+            .iter()
+            .map(|s| format!("{:?}", s.suite()))
+            .collect();
+        assert_eq!(names[0], "TLS13_AES_128_GCM_SHA256", "{names:?}");
+        assert!(names[1].starts_with("TLS13_AES_256"), "{names:?}");
+        let first_tls12 = names
+            .iter()
+            .position(|n| n.starts_with("TLS_ECDHE"))
+            .unwrap();
+        assert!(names[first_tls12].contains("AES_128"), "{names:?}");
+        assert!(names[..first_tls12].iter().all(|n| n.starts_with("TLS13")));
+    }
+
     #[test]
     fn der_walk_rejects_truncated_input() {
         assert_eq!(der_element(&[0x30, 0x05, 1, 2], 0x30), None);
