@@ -11,6 +11,22 @@ const os = require('node:os')
 const path = require('node:path')
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..')
+// Test-only certificates made by tests/certs/generate.sh (see its README).
+const CERTS_DIR = path.join(REPO_ROOT, 'tests', 'certs')
+
+// The path of one test certificate or key file, e.g. certPath('ca.pem').
+function certPath(name) {
+  const file = path.join(CERTS_DIR, name)
+  if (!fs.existsSync(file)) {
+    throw new Error(`missing test certificate ${file}: run tests/certs/generate.sh`)
+  }
+  return file
+}
+
+// nsqd flags that give it the test server certificate, plus extra flags.
+function serverTlsArgs(...extra) {
+  return [`--tls-cert=${certPath('server.pem')}`, `--tls-key=${certPath('server.key')}`, ...extra]
+}
 
 // Returns the binary to test: $envVar, else the release build, else debug.
 function binary(name, envVar) {
@@ -97,6 +113,7 @@ class Daemon {
       do {
         this.httpPort = await freePort()
       } while (this.httpPort === this.tcpPort)
+      await this.chooseExtraPorts()
       try {
         await this.spawnAndWait()
         return this
@@ -110,6 +127,9 @@ class Daemon {
     }
     throw new Error(`${this.name} did not start: ${lastError.message}`)
   }
+
+  // Picks any ports beyond TCP and HTTP that a subclass listens on.
+  async chooseExtraPorts() {}
 
   async spawnAndWait() {
     const proc = spawn(this.binary(), this.args(), {stdio: ['ignore', 'pipe', 'pipe']})
@@ -146,12 +166,17 @@ class Daemon {
     )
   }
 
+  // Up means /ping answers 200, or 403 TLS_REQUIRED from an nsqd started
+  // with --tls-required=true (its plain HTTP port refuses everything else).
   async answers() {
     try {
       const res = await fetch(`${this.httpUrl}/ping`, {
         signal: AbortSignal.timeout(1000),
       })
-      return res.status === 200
+      if (res.status === 200) return true
+      if (res.status !== 403) return false
+      const body = await res.json().catch(() => null)
+      return body !== null && body.message === 'TLS_REQUIRED'
     } catch (err) {
       return false
     }
@@ -219,10 +244,26 @@ class Nsqd extends Daemon {
     return binary('nsqd', 'NSQD_BIN')
   }
 
+  // nsqd given a certificate also listens on --https-address (default
+  // 0.0.0.0:4152), so it gets a free loopback port of its own.
+  listensHttps() {
+    return this.extraArgs.some((arg) => arg.startsWith('--tls-cert'))
+  }
+
+  async chooseExtraPorts() {
+    this.httpsPort = null
+    if (!this.listensHttps()) return
+    do {
+      this.httpsPort = await freePort()
+    } while (this.httpsPort === this.tcpPort || this.httpsPort === this.httpPort)
+  }
+
   args() {
+    const https = this.httpsPort ? [`--https-address=127.0.0.1:${this.httpsPort}`] : []
     return [
       `--tcp-address=127.0.0.1:${this.tcpPort}`,
       `--http-address=127.0.0.1:${this.httpPort}`,
+      ...https,
       '--broadcast-address=127.0.0.1',
       `--data-path=${this.dataDir}`,
       // NSQD_EXTRA_ARGS runs the whole suite under other settings (scripts/test
@@ -245,6 +286,21 @@ class Nsqd extends Daemon {
       }
     }
     return null
+  }
+
+  // Every client entry in /stats, each tagged with role 'consumer' (under a
+  // channel) or 'producer' (in the top-level producers list).
+  async clients() {
+    const res = await this.http('GET', '/stats?format=json&include_mem=false')
+    const stats = JSON.parse(res.body)
+    const found = []
+    for (const t of stats.topics || []) {
+      for (const c of t.channels) {
+        for (const client of c.clients || []) found.push({...client, role: 'consumer'})
+      }
+    }
+    for (const client of stats.producers || []) found.push({...client, role: 'producer'})
+    return found
   }
 
   // Waits until a channel has nothing queued, in flight or deferred.
@@ -343,6 +399,8 @@ function mpubBinaryBody(messages) {
 }
 
 module.exports = {
+  certPath,
+  serverTlsArgs,
   Nsqd,
   Nsqlookupd,
   producerKey,
