@@ -145,7 +145,13 @@ impl Daemon {
                 b"",
                 Duration::from_secs(1),
             );
-            if probe.is_ok_and(|r| r.status == 200) && TcpStream::connect(daemon.tcp_addr).is_ok() {
+            // With --tls-required, plain HTTP answers every request with 403 TLS_REQUIRED (as Go): ready too.
+            let answered = probe.is_ok_and(|r| {
+                r.status == 200
+                    || (r.status == 403
+                        && String::from_utf8_lossy(&r.body).contains("TLS_REQUIRED"))
+            });
+            if answered && TcpStream::connect(daemon.tcp_addr).is_ok() {
                 return Ok(daemon);
             }
             if started.elapsed() > STARTUP_TIMEOUT {

@@ -7,16 +7,11 @@
 //! the plain replays ask [`replayed_by_negotiation_suite`] and [`NEGOTIATION_HTTP_INSTANCES`] which ones to
 //! leave to it, so both sides agree on one rule.
 
-use std::fs::File;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use crate::golden::{extra_nsqd_flags, Transcript};
-use crate::http;
 
 /// The instances of `http/nsqd.json` that `golden_negotiation.rs` replays.
 pub const NEGOTIATION_HTTP_INSTANCES: &[&str] = &["tls", "tls_required", "auth"];
@@ -96,110 +91,6 @@ pub fn resolve_flags(flags: &[String], values: &FlagValues) -> Result<Vec<String
         resolved.push(format!("{name}={value}"));
     }
     extra_nsqd_flags(&resolved)
-}
-
-/// An nsqd started with `--tls-required`, killed when dropped.
-///
-/// [`crate::Nsqd::start`] waits for `GET /ping` to answer 200, but with `--tls-required` plain HTTP
-/// answers 403 `TLS_REQUIRED` (as Go's does), so that wait never ends. This launcher counts any HTTP
-/// answer on the HTTP port, together with an accepting TCP port, as ready. It uses the same binary and the
-/// same common flags.
-#[derive(Debug)]
-pub struct TlsRequiredNsqd {
-    child: Child,
-    tcp_addr: SocketAddr,
-    http_addr: SocketAddr,
-    log_path: PathBuf,
-    // Holds the data directory and the log; removed after the process is gone.
-    _workdir: tempfile::TempDir,
-}
-
-impl TlsRequiredNsqd {
-    /// Starts nsqd on fresh ports with the common golden flags plus `extra_flags`.
-    pub fn start(extra_flags: &[String]) -> Result<TlsRequiredNsqd> {
-        let binary = crate::nsqd_binary()?;
-        let port = || -> Result<u16> { Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()) };
-        let (tcp_port, http_port) = (port()?, port()?);
-        let workdir = tempfile::Builder::new()
-            .prefix("nsq-golden-tls-")
-            .tempdir()?;
-        let data = workdir.path().join("data");
-        std::fs::create_dir(&data)?;
-        let log_path = workdir.path().join("nsqd.log");
-        let log = File::create(&log_path)?;
-        let child = Command::new(&binary)
-            .arg(format!("--tcp-address=127.0.0.1:{tcp_port}"))
-            .arg(format!("--http-address=127.0.0.1:{http_port}"))
-            .arg("--broadcast-address=127.0.0.1")
-            .arg("--node-id=1")
-            .arg(format!("--data-path={}", data.display()))
-            .args(extra_flags)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .with_context(|| format!("spawning {}", binary.display()))?;
-        let mut nsqd = TlsRequiredNsqd {
-            child,
-            tcp_addr: SocketAddr::from(([127, 0, 0, 1], tcp_port)),
-            http_addr: SocketAddr::from(([127, 0, 0, 1], http_port)),
-            log_path,
-            _workdir: workdir,
-        };
-        let started = Instant::now();
-        loop {
-            if let Ok(Some(status)) = nsqd.child.try_wait() {
-                bail!(
-                    "nsqd exited during startup with {status}; its output:\n{}",
-                    nsqd.log_tail()
-                );
-            }
-            let answered = http::exchange_with_timeout(
-                nsqd.http_addr,
-                "GET",
-                "/ping",
-                &http::default_headers(nsqd.http_addr, None),
-                b"",
-                Duration::from_secs(1),
-            )
-            .is_ok();
-            if answered && TcpStream::connect(nsqd.tcp_addr).is_ok() {
-                return Ok(nsqd);
-            }
-            if started.elapsed() > Duration::from_secs(15) {
-                bail!(
-                    "nsqd did not answer on {} within 15 s; its output:\n{}",
-                    nsqd.http_addr,
-                    nsqd.log_tail()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// The TCP address.
-    pub fn tcp_addr(&self) -> SocketAddr {
-        self.tcp_addr
-    }
-
-    /// The HTTP address.
-    pub fn http_addr(&self) -> SocketAddr {
-        self.http_addr
-    }
-
-    /// The last few KiB of nsqd's output.
-    pub fn log_tail(&self) -> String {
-        let text = std::fs::read(&self.log_path).unwrap_or_default();
-        let start = text.len().saturating_sub(4096);
-        String::from_utf8_lossy(&text[start..]).into_owned()
-    }
-}
-
-impl Drop for TlsRequiredNsqd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[cfg(test)]

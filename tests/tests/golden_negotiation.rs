@@ -32,8 +32,7 @@ use nsq_tests::golden::{render_text, HttpGolden, HttpResponseGolden, Step, StepK
 use nsq_tests::http::{self, HttpResponse};
 use nsq_tests::json_diff::{diff, type_placeholder, walk_mut};
 use nsq_tests::negotiation::{
-    replayed_by_negotiation_suite, resolve_flags, FlagValues, TlsRequiredNsqd,
-    NEGOTIATION_HTTP_INSTANCES,
+    replayed_by_negotiation_suite, resolve_flags, FlagValues, NEGOTIATION_HTTP_INSTANCES,
 };
 use nsq_tests::transport::{certs_dir, client_config, https_raw_request, Transport};
 use nsq_tests::wire::{self, Event, Frame, Message, FRAME_MESSAGE, FRAME_RESPONSE};
@@ -106,40 +105,9 @@ fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// A running nsqd: the harness's own, or (with `--tls-required`, whose plain `/ping` answers 403) the
-/// launcher that accepts any HTTP answer as ready.
-#[derive(Debug)]
-enum Daemon {
-    Normal(Nsqd),
-    TlsRequired(TlsRequiredNsqd),
-}
-
-impl Daemon {
-    fn tcp_addr(&self) -> SocketAddr {
-        match self {
-            Daemon::Normal(d) => d.tcp_addr(),
-            Daemon::TlsRequired(d) => d.tcp_addr(),
-        }
-    }
-
-    fn http_addr(&self) -> SocketAddr {
-        match self {
-            Daemon::Normal(d) => d.http_addr(),
-            Daemon::TlsRequired(d) => d.http_addr(),
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        match self {
-            Daemon::Normal(d) => d.log_tail(),
-            Daemon::TlsRequired(d) => d.log_tail(),
-        }
-    }
-}
-
 /// Starts nsqd with a capture's flags, the placeholders filled in (a fresh HTTPS port per attempt, because
 /// another process may take a probed port before nsqd binds it). Returns the HTTPS port when there is one.
-fn start_nsqd(flags: &[String], auth: Option<SocketAddr>) -> Result<(Daemon, Option<u16>)> {
+fn start_nsqd(flags: &[String], auth: Option<SocketAddr>) -> Result<(Nsqd, Option<u16>)> {
     let mut last = None;
     for _ in 0..3 {
         let https_port = free_port()?;
@@ -150,12 +118,7 @@ fn start_nsqd(flags: &[String], auth: Option<SocketAddr>) -> Result<(Daemon, Opt
         };
         let extra = resolve_flags(flags, &values)?;
         let uses_https = extra.iter().any(|f| f.starts_with("--https-address="));
-        let started = if extra.iter().any(|f| f == "--tls-required=true") {
-            TlsRequiredNsqd::start(&extra).map(Daemon::TlsRequired)
-        } else {
-            Nsqd::start(&extra).map(Daemon::Normal)
-        };
-        match started {
+        match Nsqd::start(&extra) {
             Ok(nsqd) => return Ok((nsqd, uses_https.then_some(https_port))),
             Err(e) => last = Some(e),
         }
@@ -271,7 +234,7 @@ fn golden_negotiation_transcripts() {
 type ReplayResult = (String, Vec<String>, String, Duration);
 
 /// Checks run after an instance's exchanges, each with a name for its report line.
-type ExtraChecks<'a> = &'a dyn Fn(&Daemon, Option<u16>) -> Vec<(String, Result<Vec<String>>)>;
+type ExtraChecks<'a> = &'a dyn Fn(&Nsqd, Option<u16>) -> Vec<(String, Result<Vec<String>>)>;
 
 /// What an IDENTIFY JSON reply switched on.
 #[derive(Debug, Default, Clone, Copy)]
@@ -720,7 +683,7 @@ fn compare_auth_requests(script: &AuthScript, server: &AuthServer) -> Vec<String
 fn run_http_instance(
     instance: &str,
     auth: Option<&AuthServer>,
-    setup: &dyn Fn(&Daemon) -> Result<Vec<Transport>>,
+    setup: &dyn Fn(&Nsqd) -> Result<Vec<Transport>>,
     extra_checks: ExtraChecks<'_>,
 ) {
     let golden = load_http();
@@ -898,7 +861,7 @@ fn normalise_stats(value: &mut Value) {
 }
 
 /// Connects, sends the magic and an IDENTIFY, and returns the connection with the IDENTIFY reply.
-fn identify(nsqd: &Daemon, body: &str) -> Result<(Transport, Frame)> {
+fn identify(nsqd: &Nsqd, body: &str) -> Result<(Transport, Frame)> {
     let mut conn = Transport::connect(nsqd.tcp_addr())?;
     conn.send(wire::MAGIC_V2)?;
     conn.send(&wire::command_with_body("IDENTIFY", body.as_bytes()))?;
@@ -924,7 +887,7 @@ fn golden_negotiation_http_tls() {
     let config = tls_config();
     // The `stats_json_tls_client` description: a TLS client that published and subscribed, as in the
     // tls_identify_upgrade transcript (message_bytes 8 is "over tls").
-    let setup = |nsqd: &Daemon| -> Result<Vec<Transport>> {
+    let setup = |nsqd: &Nsqd| -> Result<Vec<Transport>> {
         let (mut conn, reply) = identify(
             nsqd,
             r#"{"client_id":"tls-client","hostname":"tls-host","feature_negotiation":true,"tls_v1":true}"#,
@@ -942,7 +905,7 @@ fn golden_negotiation_http_tls() {
 fn golden_negotiation_http_tls_required() {
     let config = tls_config();
     // Not a golden exchange: the HTTPS port the 403 names must serve the API (Go answers /ping with OK).
-    let https_ping = |_: &Daemon, port: Option<u16>| {
+    let https_ping = |_: &Nsqd, port: Option<u16>| {
         let outcome = (|| -> Result<Vec<String>> {
             let port = port.context("the instance has no --https-address")?;
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -971,7 +934,7 @@ fn golden_negotiation_http_auth() {
     let server = AuthServer::start(script.auth_server_responses_by_secret.clone()).unwrap();
     // The `stats_json_authed_client` description: AUTH 'good', then PUB (14 bytes) and SUB, as in the
     // auth_ok_pub_sub transcript.
-    let setup = |nsqd: &Daemon| -> Result<Vec<Transport>> {
+    let setup = |nsqd: &Nsqd| -> Result<Vec<Transport>> {
         let (mut conn, reply) = identify(
             nsqd,
             r#"{"client_id":"authed-client","hostname":"h","feature_negotiation":true}"#,
