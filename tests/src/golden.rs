@@ -321,6 +321,23 @@ pub fn decode_hex(hex: &str) -> Result<Vec<u8>> {
         .collect()
 }
 
+/// A short readable description of a frame, for mismatch reports.
+pub fn describe(frame: &crate::wire::Frame) -> String {
+    match frame.frame_type {
+        0 => format!("response {:?}", render_text(&frame.data)),
+        1 => format!("error {:?}", render_text(&frame.data)),
+        2 => match crate::wire::Message::parse(&frame.data) {
+            Some(m) => format!(
+                "message(attempts={}, body={:?})",
+                m.attempts,
+                render_text(&m.body)
+            ),
+            None => "short message frame".to_owned(),
+        },
+        other => format!("frame of type {other} {:?}", render_text(&frame.data)),
+    }
+}
+
 /// Renders bytes the way the golden files render `*_text` fields: printable ASCII and `\n \r \t`
 /// kept, a backslash doubled, every other byte as `\xNN`.
 pub fn render_text(bytes: &[u8]) -> String {

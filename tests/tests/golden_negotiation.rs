@@ -28,7 +28,9 @@ use anyhow::{bail, ensure, Context, Result};
 use bytes::BytesMut;
 use nsq_protocol::compress::{Codec, Decoder};
 use nsq_tests::authserver::{AuthScript, AuthServer};
-use nsq_tests::golden::{render_text, HttpGolden, HttpResponseGolden, Step, StepKind, Transcript};
+use nsq_tests::golden::{
+    describe, render_text, HttpGolden, HttpResponseGolden, Step, StepKind, Transcript,
+};
 use nsq_tests::http::{self, HttpResponse};
 use nsq_tests::json_diff::{diff, type_placeholder, walk_mut};
 use nsq_tests::negotiation::{
@@ -606,22 +608,6 @@ fn compare_frame(expected: &Frame, actual: &Frame) -> Option<String> {
         ));
     }
     None
-}
-
-fn describe(frame: &Frame) -> String {
-    match frame.frame_type {
-        0 => format!("response {:?}", render_text(&frame.data)),
-        1 => format!("error {:?}", render_text(&frame.data)),
-        2 => match Message::parse(&frame.data) {
-            Some(m) => format!(
-                "message(attempts={}, body={:?})",
-                m.attempts,
-                render_text(&m.body)
-            ),
-            None => "short message frame".into(),
-        },
-        other => format!("frame of type {other} {:?}", render_text(&frame.data)),
-    }
 }
 
 /// Compares the requests our nsqd sent the auth server with the ones Go's sent.

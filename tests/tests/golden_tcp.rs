@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use nsq_tests::golden::{render_text, Step, StepKind, Transcript};
+use nsq_tests::golden::{describe, render_text, Step, StepKind, Transcript};
 use nsq_tests::negotiation::replayed_by_negotiation_suite;
 use nsq_tests::wire::{
     self, Event, Frame, FrameConn, Message, TimedFrame, FRAME_MESSAGE, FRAME_RESPONSE,
@@ -754,23 +754,6 @@ fn compare_json_response(expected: &[u8], actual: &[u8]) -> Option<String> {
         ));
     }
     None
-}
-
-/// A short readable description of a frame.
-fn describe(frame: &Frame) -> String {
-    match frame.frame_type {
-        0 => format!("response {:?}", render_text(&frame.data)),
-        1 => format!("error {:?}", render_text(&frame.data)),
-        2 => match Message::parse(&frame.data) {
-            Some(m) => format!(
-                "message(attempts={}, body={:?})",
-                m.attempts,
-                render_text(&m.body)
-            ),
-            None => "short message frame".to_string(),
-        },
-        other => format!("frame of type {other} {:?}", render_text(&frame.data)),
-    }
 }
 
 /// Replaces every occurrence of `from` with `to` (same length) in place.
