@@ -90,11 +90,6 @@ impl Client {
         }
     }
 
-    /// Whether the connection has been upgraded to TLS (Go's `client.TLS`).
-    pub(crate) fn is_tls(&self) -> bool {
-        self.meta.lock().tls.is_some()
-    }
-
     pub(crate) fn state(&self) -> i32 {
         self.state.load(Ordering::Acquire)
     }

@@ -99,6 +99,8 @@ pub(crate) struct Conn {
     decoder: Option<Decoder>,
     /// The last decode produced a whole [`DECODE_STEP`].
     decoder_full: bool,
+    /// The connection was upgraded to TLS (kept here so the per-command TLS policy check takes no lock).
+    tls: bool,
     tx: mpsc::Sender<Outbound>,
     settings: Settings,
     channel: Option<Arc<Channel>>,
@@ -149,6 +151,7 @@ impl Conn {
             raw: BytesMut::new(),
             decoder: None,
             decoder_full: false,
+            tls: false,
             tx,
             settings,
             channel: None,
@@ -424,6 +427,7 @@ impl Conn {
                 })?;
             stream = upgraded;
             self.client.meta.lock().tls = Some(info);
+            self.tls = true;
             write_with_deadline(&mut stream, &ok, write_deadline).await?;
         }
         if let Some(codec) = codec {
@@ -451,7 +455,7 @@ impl Conn {
     /// Go's `enforceTLSPolicy`: with `--tls-required` (or a client certificate policy), only IDENTIFY is
     /// accepted before the connection is upgraded.
     fn enforce_tls_policy(&self, command: &[u8]) -> Result<(), ClientError> {
-        if self.ctx.opts.tls_required != TLS_NOT_REQUIRED && !self.client.is_tls() {
+        if self.ctx.opts.tls_required != TLS_NOT_REQUIRED && !self.tls {
             return Err(ClientError::fatal(
                 ErrorCode::Invalid,
                 format!(
@@ -563,7 +567,7 @@ impl Conn {
             .unwrap_or_default();
         let request = AuthRequest {
             remote_ip: &remote_ip,
-            tls: self.client.is_tls(),
+            tls: self.tls,
             secret: &self.auth_secret,
             common_name: &common_name,
         };
