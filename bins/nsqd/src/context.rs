@@ -38,9 +38,11 @@ pub struct Context {
     pub clients: Mutex<BTreeMap<u64, Arc<dyn ClientInfo>>>,
     /// Start time, Unix seconds.
     pub start_time: i64,
-    /// The TCP listener's real address.
+    /// The TCP listener's real address; `0.0.0.0:0` when `--tcp-address` is a unix socket path (see
+    /// [`Context::tcp_port`]).
     pub tcp_addr: SocketAddr,
-    /// The HTTP listener's real address.
+    /// The HTTP listener's real address; `None` when HTTP is disabled or listens on a unix socket (see
+    /// [`Context::http_port`]).
     pub http_addr: Option<SocketAddr>,
     /// The HTTPS listener's real address (only with TLS configured and `--https-address` set).
     pub https_addr: Option<SocketAddr>,
@@ -63,6 +65,27 @@ pub struct Context {
 }
 
 impl Context {
+    /// The TCP port `/info` and lookupd registrations report: the real port, or -1 when `--tcp-address` is
+    /// a unix socket path (Go reports -1 for a listener whose network is not "tcp").
+    pub fn tcp_port(&self) -> i32 {
+        if nsq_http::is_unix_address(&self.opts.tcp_address) {
+            -1
+        } else {
+            i32::from(self.tcp_addr.port())
+        }
+    }
+
+    /// The HTTP port to report: -1 for a unix socket, the real port of a TCP listener, and `None` when HTTP
+    /// is disabled (callers then fall back on the configured address).
+    pub fn http_port(&self) -> Option<i32> {
+        if !self.opts.http_address.is_empty() && nsq_http::is_unix_address(&self.opts.http_address)
+        {
+            Some(-1)
+        } else {
+            self.http_addr.map(|a| i32::from(a.port()))
+        }
+    }
+
     /// Producer snapshots (clients that published at least once), ordered by client id; `topic` filters each
     /// client's publish count as Go's `Stats(topic)` does.
     pub fn producer_stats(&self, topic: &str) -> Vec<ClientStats> {

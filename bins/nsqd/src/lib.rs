@@ -1,7 +1,8 @@
 //! nsqd: the NSQ daemon that receives, queues and delivers messages, wire-compatible with Go nsqd 1.3.
 //!
 //! The binary's `main.rs` only parses flags; everything else is here so tests can run a daemon in-process:
-//! [`Nsqd::bind`] opens the listeners (port 0 works and [`Nsqd::tcp_addr`] tells the real port), and
+//! [`Nsqd::bind`] opens the listeners (port 0 works and [`Nsqd::tcp_addr`] tells the real port; a path is a
+//! unix domain socket, created at bind and removed when its listener closes), and
 //! [`Nsqd::run`] serves until its cancellation token fires, then shuts down in the order written in
 //! ARCHITECTURE.md.
 
@@ -13,6 +14,7 @@ mod http_client;
 pub mod lookup;
 pub mod options;
 pub mod persist;
+mod statsd;
 mod tcp;
 pub mod tls;
 
@@ -21,8 +23,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nsq_core::{CoreConfig, Event, EventSink, QueueScan, Topics};
+use nsq_http::Listener;
 use parking_lot::{Mutex, RwLock};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -64,27 +66,41 @@ pub enum BindError {
 pub struct Nsqd {
     ctx: Arc<Context>,
     scan: Arc<QueueScan>,
-    tcp: TcpListener,
-    http: Option<TcpListener>,
-    https: Option<TcpListener>,
+    tcp: Listener,
+    http: Option<Listener>,
+    https: Option<Listener>,
 }
 
-/// `configured`, unless it is 0 (Go's "use the port actually listened on").
-fn nonzero_or(configured: u16, actual: u16) -> u16 {
+/// `configured`, unless it is 0 (Go's "use the port actually listened on", -1 for a unix socket).
+fn nonzero_or(configured: u16, actual: i32) -> i32 {
     if configured == 0 {
         actual
     } else {
-        configured
+        i32::from(configured)
     }
 }
 
-async fn listen(addr: &str) -> Result<TcpListener, BindError> {
-    TcpListener::bind(nsq_http::daemon::listen_address(addr))
+/// Binds a TCP address or, for a path, a unix domain socket.
+async fn listen(addr: &str) -> Result<Listener, BindError> {
+    Listener::bind(addr)
         .await
         .map_err(|source| BindError::Listen {
             addr: addr.to_owned(),
             source,
         })
+}
+
+/// The TCP address of `listener`; `None` for a unix socket.
+fn tcp_addr_of(listener: &Listener, configured: &str) -> Result<Option<SocketAddr>, BindError> {
+    listener.tcp_addr().map_err(|source| BindError::Listen {
+        addr: configured.to_owned(),
+        source,
+    })
+}
+
+/// How the startup line names a listener: its real TCP address, or the socket path as configured.
+fn shown(addr: Option<SocketAddr>, configured: &str) -> String {
+    addr.map_or_else(|| configured.to_owned(), |a| a.to_string())
 }
 
 impl Nsqd {
@@ -112,12 +128,16 @@ impl Nsqd {
         } else {
             None
         };
-        let https_addr = https.as_ref().and_then(|l| l.local_addr().ok());
-        let tcp_addr = tcp.local_addr().map_err(|source| BindError::Listen {
-            addr: opts.tcp_address.clone(),
-            source,
-        })?;
-        let http_addr = http.as_ref().and_then(|l| l.local_addr().ok());
+        let https_addr = https.as_ref().and_then(|l| l.tcp_addr().ok().flatten());
+        // A unix socket has no TCP address; the context's accessors report its port as -1.
+        let tcp_addr = tcp_addr_of(&tcp, &opts.tcp_address)?
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let http_addr = match &http {
+            Some(l) => tcp_addr_of(l, &opts.http_address)?,
+            None => None,
+        };
+        let tcp_port = tcp.reported_port();
+        let http_port = http.as_ref().map_or(0, Listener::reported_port);
         let scan = QueueScan::new();
         let core = CoreConfig {
             node_id: opts.node_id,
@@ -133,8 +153,8 @@ impl Nsqd {
         let lookup = Arc::new(Lookup::new(
             Identity {
                 broadcast_address: opts.broadcast_address.clone(),
-                tcp_port: nonzero_or(opts.broadcast_tcp_port, tcp_addr.port()),
-                http_port: nonzero_or(opts.broadcast_http_port, http_addr.map_or(0, |a| a.port())),
+                tcp_port: nonzero_or(opts.broadcast_tcp_port, tcp_port),
+                http_port: nonzero_or(opts.broadcast_http_port, http_port),
                 hostname: hostname.clone(),
                 topology_region: opts.topology_region.clone(),
                 topology_zone: opts.topology_zone.clone(),
@@ -189,12 +209,12 @@ impl Nsqd {
         })
     }
 
-    /// The TCP listener's address.
+    /// The TCP listener's address (`0.0.0.0:0` for a unix socket).
     pub fn tcp_addr(&self) -> SocketAddr {
         self.ctx.tcp_addr
     }
 
-    /// The HTTP listener's address, unless HTTP is disabled.
+    /// The HTTP listener's address, unless HTTP is disabled or listens on a unix socket.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.ctx.http_addr
     }
@@ -239,6 +259,9 @@ impl Nsqd {
         });
         let lookup_stop = CancellationToken::new();
         let lookup_task = tokio::spawn(lookup::run(Arc::clone(&ctx), lookup_stop.clone()));
+        let statsd_stop = CancellationToken::new();
+        let statsd_task = (!ctx.opts.statsd_address.is_empty())
+            .then(|| tokio::spawn(statsd::run(Arc::clone(&ctx), statsd_stop.clone())));
         let tcp_task = tokio::spawn(tcp::serve(
             tcp,
             Arc::clone(&ctx),
@@ -261,10 +284,23 @@ impl Nsqd {
                 listeners.clone().cancelled_owned(),
             ))
         });
+        tracing::info!("nsqd v{NSQ_VERSION}");
         tracing::info!(
-            tcp = %ctx.tcp_addr, http = ?ctx.http_addr, https = ?ctx.https_addr,
-            "nsqd v{} listening", NSQ_VERSION
+            "TCP: listening on {}",
+            shown(
+                (ctx.tcp_port() != -1).then_some(ctx.tcp_addr),
+                &ctx.opts.tcp_address
+            )
         );
+        if let Some(addr) = ctx.https_addr {
+            tracing::info!("HTTPS: listening on {addr}");
+        }
+        if !ctx.opts.http_address.is_empty() {
+            tracing::info!(
+                "HTTP: listening on {}",
+                shown(ctx.http_addr, &ctx.opts.http_address)
+            );
+        }
 
         cancel.cancelled().await;
         tracing::info!("nsqd exiting");
@@ -294,6 +330,10 @@ impl Nsqd {
         }
         scan_stop.cancel();
         let _ = scan_task.await;
+        statsd_stop.cancel();
+        if let Some(t) = statsd_task {
+            let _ = t.await;
+        }
         lookup_stop.cancel();
         let _ = lookup_task.await;
         tracing::info!("nsqd exited");

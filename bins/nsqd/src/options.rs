@@ -1,7 +1,7 @@
 //! The nsqd configuration: every option this build knows, with the defaults of Go's nsqd.
 //!
-//! `Options` exists so the rest of the daemon reads one plain struct, whatever filled it in (the command line
-//! today, maybe a config file later). It also answers `GET /config/<name>`, because Go's nsqd exposes its
+//! `Options` exists so the rest of the daemon reads one plain struct, whatever filled it in (the command line,
+//! a `--config` file, or both). It also answers `GET /config/<name>`, because Go's nsqd exposes its
 //! options over HTTP under their config-file names, and clients and tools rely on those names and encodings.
 
 use std::time::Duration;
@@ -10,6 +10,15 @@ use md5::{Digest, Md5};
 use serde_json::Value;
 
 /// Every nsqd option this build knows, with Go nsqd's defaults. Durations are `std::time::Duration`.
+///
+/// Some options are accepted and stored but not acted on yet, because running without them loses nothing
+/// the operator asked to keep and opens nothing they asked to close:
+/// - `--statsd-*`: no metrics are sent;
+/// - `--topology-region`, `--topology-zone`, `--enable-experiment`: reported, but delivery does not prefer
+///   local consumers;
+/// - `--queue-scan-worker-pool-max`, `--queue-scan-selection-count`: timeouts use timers, not a scanner;
+/// - `--log-prefix`: log lines carry their own prefix;
+/// - `--verbose`, `--worker-id`: deprecated in Go, where they do nothing either.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The node part of message IDs; Go's default hashes the hostname so nodes on different hosts differ.
@@ -126,8 +135,8 @@ pub struct Options {
     pub topology_zone: String,
     /// Experimental features switched on by name.
     pub enable_experiment: Vec<String>,
-    /// The `--config` file path; empty when none was given. Config files are not read yet, so a non-empty
-    /// path makes `unsupported_reason` refuse to start. Go does not expose it under `/config`.
+    /// The `--config` file path; empty when none was given. The file has already been applied to the other
+    /// fields by the time anyone reads them. Go does not expose it under `/config`.
     pub config_file: String,
     /// `--verbose` was given. Go kept the flag for old command lines and gives it no effect (`--log-level`
     /// replaced it); so do we, but `main` can warn that it does nothing. Not a Go config name.
@@ -329,30 +338,6 @@ impl Options {
             _ => return None,
         };
         Some(value)
-    }
-
-    /// Why these options ask for something this build cannot do yet, or `None` when it can run them.
-    ///
-    /// Where running without a feature would quietly ignore configuration the operator wrote, `main` refuses
-    /// to start with this message instead: that is `--config` (the settings in the file would be ignored).
-    ///
-    /// These flags are accepted and stored but not acted on yet, because running without them loses nothing
-    /// the operator asked to keep and opens nothing they asked to close:
-    /// - `--statsd-*`: no metrics are sent;
-    /// - `--topology-region`, `--topology-zone`, `--enable-experiment`: reported, but delivery does not prefer
-    ///   local consumers;
-    /// - `--queue-scan-worker-pool-max`, `--queue-scan-selection-count`: timeouts use timers, not a scanner;
-    /// - `--log-prefix`: log lines carry their own prefix;
-    /// - `--verbose`, `--worker-id`: deprecated in Go, where they do nothing either.
-    pub fn unsupported_reason(&self) -> Option<String> {
-        if self.config_file.is_empty() {
-            return None;
-        }
-        Some(format!(
-            "--config={} cannot be used: this build does not read config files yet; \
-             give the settings as flags",
-            self.config_file
-        ))
     }
 
     /// The statsd prefix with `%s` replaced by this node's host key and a trailing `.` ensured, as Go's nsqd
@@ -656,25 +641,6 @@ mod tests {
         for name in ["config", "config_file", "verbose", "worker_id"] {
             assert_eq!(opts.config_value(name), None, "{name}");
         }
-    }
-
-    #[test]
-    fn unsupported_reason_names_the_config_file() {
-        assert_eq!(Options::default().unsupported_reason(), None);
-        // TLS and AUTH are built, so asking for them is not refused.
-        let tls = Options {
-            tls_client_auth_policy: "require-verify".to_owned(),
-            tls_required: TLS_REQUIRED,
-            auth_http_addresses: vec!["a:4181".to_owned()],
-            ..Options::default()
-        };
-        assert_eq!(tls.unsupported_reason(), None);
-        let config = Options {
-            config_file: "/etc/nsqd.cfg".to_owned(),
-            ..Options::default()
-        };
-        let reason = config.unsupported_reason().unwrap();
-        assert!(reason.contains("--config=/etc/nsqd.cfg"), "{reason}");
     }
 
     #[test]

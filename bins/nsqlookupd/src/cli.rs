@@ -1,20 +1,23 @@
 //! nsqlookupd's command line, with Go's flag names, defaults and syntax.
 //!
 //! The argument walk and Go's value syntax come from `nsq-goflag` (shared with nsqd); this module only holds
-//! the table of Go nsqlookupd's flags (master 3103474b) and how each value is stored.
+//! the table of Go nsqlookupd's flags (master 3103474b) and how each value is stored, from the command line
+//! or from a `--config` TOML file (keys are the flag names with `-` as `_`; a flag on the command line wins
+//! over the file, the file over the default, as with Go's go-options).
 
 use std::time::Duration;
 
 use nsq_goflag::{
-    duration_flag_value, format_go_duration, parse_go_bool, usage_text, walk_table, ArgError,
-    HelpEntry, TableFlag, Walked, PARSE_ERROR,
+    config_key, duration_flag_value, format_go_duration, parse_go_bool, usage_text, value_bool,
+    value_duration, value_string, value_text, walk_table, ArgError, ConfigError, ConfigFile,
+    HelpEntry, TableFlag, TomlValue, Walked, PARSE_ERROR,
 };
 
 use crate::options::{LogLevel, Options};
 use crate::NSQ_VERSION;
 
-/// What the command line asks nsqlookupd to do: run with these options (the caller still has to check
-/// `Options::unsupported_reason`), print `version_line()`, or print the help.
+/// What the command line asks nsqlookupd to do: run with these options, print `version_line()`, or print
+/// the help.
 pub type CliAction = nsq_goflag::CliAction<Options>;
 
 /// Why the command line was rejected. `Display` is the message Go's `flag` package prints.
@@ -43,18 +46,24 @@ pub enum CliError {
         /// Go's reason.
         reason: String,
     },
+    /// The `--config` file is missing, is not TOML, or has a key or value nsqlookupd refuses. Go treats a
+    /// file it cannot load as fatal (exit status 1, not the flag package's 2), and so does `main`.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
 }
 
 /// Parses argv (without argv\[0\]) as Go's nsqlookupd does: `-flag value`, `-flag=value`, `--flag value` and
 /// `--flag=value`; boolean flags alone or as `-flag=<bool>`; Go durations such as `300s` or `5m`. After
-/// parsing, `--version` wins over everything else.
+/// parsing, `--version` wins over everything else; then the `--config` file, if any, fills in every option
+/// the command line did not give.
 pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<CliAction, CliError> {
-    let mut state = ParseState {
-        opts: Options::default(),
-        version: false,
-    };
+    let mut state = ParseState::default();
+    // Every flag given, in order, so the config file can be applied underneath them.
+    let mut given: Vec<(&'static str, String)> = Vec::new();
     let walked = walk_table(args, FLAGS, |flag: &FlagSpec, value| {
-        flag.set(&mut state, value)
+        flag.set(&mut state, value)?;
+        given.push((flag.name, value.to_owned()));
+        Ok::<(), CliError>(())
     })?;
     if walked == Walked::Help {
         return Ok(CliAction::PrintHelp(help_text()));
@@ -62,7 +71,23 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<CliAction, 
     if state.version {
         return Ok(CliAction::PrintVersion);
     }
-    Ok(CliAction::Run(state.opts))
+    if state.opts.config_file.is_empty() {
+        return Ok(CliAction::Run(state.opts));
+    }
+    let file = ConfigFile::load(&state.opts.config_file)?;
+    let mut merged = ParseState::default();
+    file.resolve(
+        FLAGS,
+        FlagSpec::config_key,
+        |flag| given.iter().any(|(name, _)| *name == flag.name),
+        |flag, value| flag.set_from_config(&mut merged, value),
+    )?;
+    for (name, value) in &given {
+        if let Some(flag) = FLAGS.iter().find(|f| f.name == *name) {
+            flag.set(&mut merged, value)?;
+        }
+    }
+    Ok(CliAction::Run(merged.opts))
 }
 
 /// The `--version` line. Go prints `nsqlookupd v1.3.0 (built w/go1.19.8)`; tools match on the first part, so
@@ -78,10 +103,7 @@ pub fn version_line() -> String {
 /// an indented description with the default when it is not the zero value.
 pub fn help_text() -> String {
     // Read through the same field accessors the parser uses; the state is only read.
-    let mut defaults = ParseState {
-        opts: Options::default(),
-        version: false,
-    };
+    let mut defaults = ParseState::default();
     let entries = FLAGS
         .iter()
         .map(|flag| {
@@ -109,6 +131,7 @@ pub fn help_text() -> String {
 }
 
 /// What the parser fills in: the options, plus `--version`, which is an action rather than an option.
+#[derive(Default)]
 struct ParseState {
     opts: Options,
     version: bool,
@@ -140,7 +163,8 @@ const FLAGS: &[FlagSpec] = &[
     FlagSpec {
         name: "config",
         usage:
-            "path of a TOML config file (not supported yet: nsqlookupd refuses to start with it)",
+            "path of a TOML config file; its keys are the flag names with '-' as '_', and flags \
+                given on the command line win over them",
         setter: Setter::Str(|s| &mut s.opts.config_file),
     },
     FlagSpec {
@@ -196,6 +220,30 @@ impl TableFlag for FlagSpec {
 }
 
 impl FlagSpec {
+    /// The flag's key in a config file: the name with `-` as `_`, or `None` for `--config` and `--version`,
+    /// which a file cannot set. `verbose` is a key (Go's shipped example file sets it), without effect.
+    fn config_key(&self) -> Option<String> {
+        (!matches!(self.name, "config" | "version")).then(|| config_key(self.name))
+    }
+
+    /// Stores a config file's value for this flag, or returns why it is refused: strings are read as the
+    /// flag reads them, integer durations are milliseconds (go-options' rule).
+    fn set_from_config(&self, state: &mut ParseState, value: &TomlValue) -> Result<(), String> {
+        match self.setter {
+            Setter::Bool(field) => *field(state) = value_bool(value)?,
+            Setter::Str(field) => *field(state) = value_string(value)?,
+            Setter::Duration(field) => *field(state) = value_duration(value)?,
+            Setter::LogLevel => {
+                // Go formats the value as text and parses that as a level name.
+                let text = value_text(value)?;
+                state.opts.log_level = LogLevel::parse(&text).ok_or_else(|| {
+                    format!("invalid log level '{text}' (debug, info, warn, error, fatal)")
+                })?;
+            }
+        }
+        Ok(())
+    }
+
     /// Parses and stores a flag's value; a boolean flag given alone arrives as `"true"`.
     fn set(&self, state: &mut ParseState, value: &str) -> Result<(), CliError> {
         let invalid = |reason: &str| {
@@ -266,7 +314,7 @@ mod tests {
         assert_eq!(o.tombstone_lifetime, Duration::from_secs(45));
         assert_eq!(o.log_level, LogLevel::Info);
         assert_eq!(o.log_prefix, "[nsqlookupd] ");
-        assert!(o.unsupported_reason().is_none());
+        assert!(o.config_file.is_empty());
     }
 
     #[test]
@@ -291,9 +339,14 @@ mod tests {
             }),
             ("log-level", "WARN", |o| o.log_level == LogLevel::Warn),
             ("log-prefix", "", |o| o.log_prefix.is_empty()),
-            ("config", "/etc/nsqlookupd.cfg", |o| {
-                o.config_file == "/etc/nsqlookupd.cfg"
-            }),
+            (
+                "config",
+                concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../../docs/nsqlookupd.cfg.example"
+                ),
+                |o| o.config_file.ends_with("/docs/nsqlookupd.cfg.example"),
+            ),
         ];
         for (flag, value, check) in cases {
             for argv in [
@@ -355,15 +408,6 @@ mod tests {
     }
 
     #[test]
-    fn config_files_are_refused_clearly() {
-        let reason = run(&["--config=a.toml"]).unsupported_reason().unwrap();
-        assert!(
-            reason.contains("config files are not supported yet"),
-            "{reason}"
-        );
-    }
-
-    #[test]
     fn help_lists_every_flag_with_go_defaults() {
         let CliAction::PrintHelp(text) = parse_args(args(&["-h"])).unwrap() else {
             panic!("no help");
@@ -381,5 +425,148 @@ mod tests {
         assert!(text.contains("(default \"0.0.0.0:4160\")"), "{text}");
         assert!(text.contains("(default \"[nsqlookupd] \")"), "{text}");
         assert!(text.contains("  -log-level value\n"), "{text}");
+    }
+
+    /// A config file holding `text` under the system's temporary directory, removed when dropped.
+    struct TempConfig(std::path::PathBuf);
+
+    impl TempConfig {
+        fn new(text: &str) -> Self {
+            use std::sync::atomic::{AtomicUsize, Ordering};
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let path = std::env::temp_dir().join(format!(
+                "nsqlookupd-cli-test-{}-{n}.cfg",
+                std::process::id()
+            ));
+            std::fs::write(&path, text).unwrap();
+            TempConfig(path)
+        }
+
+        fn flag(&self) -> String {
+            format!("--config={}", self.0.display())
+        }
+    }
+
+    impl Drop for TempConfig {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn run_with_config(text: &str, flags: &[&str]) -> Options {
+        let file = TempConfig::new(text);
+        let config = file.flag();
+        let mut list = vec![config.as_str()];
+        list.extend_from_slice(flags);
+        run(&list)
+    }
+
+    fn config_err(text: &str) -> String {
+        let file = TempConfig::new(text);
+        err(&[&file.flag()]).replace(&file.0.display().to_string(), "nsqlookupd.cfg")
+    }
+
+    #[test]
+    fn config_file_under_the_command_line() {
+        let file = "tcp_address = \"127.0.0.1:5160\"\n\
+                    tombstone_lifetime = \"90s\"\n\
+                    verbose = true\n\
+                    log_level = \"warn\"\n";
+        let o = run_with_config(file, &[]);
+        assert_eq!(o.tcp_address, "127.0.0.1:5160");
+        assert_eq!(o.tombstone_lifetime, Duration::from_secs(90));
+        assert!(o.verbose);
+        assert_eq!(o.log_level, LogLevel::Warn);
+        // Untouched keys keep their defaults.
+        assert_eq!(o.http_address, "0.0.0.0:4161");
+        assert_eq!(o.inactive_producer_timeout, Duration::from_secs(300));
+        let o = run_with_config(
+            file,
+            &[
+                "-tcp-address",
+                "127.0.0.1:6160",
+                "--tombstone-lifetime=1s",
+                "--verbose=false",
+                "--log-level=info",
+            ],
+        );
+        assert_eq!(o.tcp_address, "127.0.0.1:6160");
+        assert_eq!(o.tombstone_lifetime, Duration::from_secs(1));
+        assert!(!o.verbose);
+        assert_eq!(o.log_level, LogLevel::Info);
+        // Integer durations are milliseconds, as go-options reads them.
+        assert_eq!(
+            run_with_config("inactive_producer_timeout = 2500\n", &[]).inactive_producer_timeout,
+            Duration::from_millis(2500)
+        );
+    }
+
+    #[test]
+    fn config_file_errors() {
+        assert_eq!(
+            config_err("max_foo = 1\n"),
+            "failed to load config file nsqlookupd.cfg - unknown key \"max_foo\""
+        );
+        assert_eq!(
+            config_err("tombstone_lifetime = \"abc\"\n"),
+            "failed to load config file nsqlookupd.cfg - invalid value \"abc\" for key \
+             \"tombstone_lifetime\": parse error"
+        );
+        assert_eq!(
+            config_err("log_level = 2\n"),
+            "failed to load config file nsqlookupd.cfg - invalid value 2 for key \"log_level\": \
+             invalid log level '2' (debug, info, warn, error, fatal)"
+        );
+        assert!(config_err("config = \"x\"\n").ends_with("unknown key \"config\""));
+        assert!(config_err("tcp_address = [\n").contains(" - invalid TOML: "));
+        let missing = parse_args(args(&["--config=/nonexistent/nsqlookupd.cfg"]));
+        assert!(matches!(missing, Err(CliError::Config(_))), "{missing:?}");
+        assert_eq!(
+            parse_args(args(&["--config=/nonexistent/nsqlookupd.cfg", "--version"])),
+            Ok(CliAction::PrintVersion)
+        );
+    }
+
+    #[test]
+    fn docs_example_config_loads() {
+        let path = format!(
+            "{}/../../docs/nsqlookupd.cfg.example",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let o = run(&[&format!("--config={path}")]);
+        let want = Options {
+            config_file: path.clone(),
+            ..Options::default()
+        };
+        assert_eq!(o, want);
+        let text = std::fs::read_to_string(&path).unwrap();
+        for flag in FLAGS {
+            if let Some(key) = flag.config_key().filter(|k| k != "verbose") {
+                assert!(
+                    text.contains(&format!("\n{key} = ")) || text.contains(&format!("# {key} = ")),
+                    "{key}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_shape_of_gos_shipped_example_loads() {
+        // Go's contrib/nsqlookupd.cfg.example sets the deprecated `verbose` and 300s as a string.
+        let o = run_with_config(
+            "verbose = false\n\
+             tcp_address = \"0.0.0.0:4160\"\n\
+             http_address = \"0.0.0.0:4161\"\n\
+             inactive_producer_timeout = \"300s\"\n\
+             tombstone_lifetime = \"45s\"\n",
+            &[],
+        );
+        assert!(o.config_file.ends_with(".cfg"), "{}", o.config_file);
+        let want = Options {
+            config_file: o.config_file.clone(),
+            ..Options::default()
+        };
+        assert_eq!(o, want);
     }
 }

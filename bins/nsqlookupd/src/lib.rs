@@ -6,7 +6,8 @@
 //! [`db::RegistrationDb`]. There is no persistence and no coordination between lookupd instances, as in Go.
 //!
 //! `main.rs` only parses flags: [`Nsqlookupd::bind`] opens the listeners (port 0 works; [`Nsqlookupd::tcp_addr`]
-//! tells the real port) and [`Nsqlookupd::run`] serves until its cancellation token fires.
+//! tells the real port; an address that is a path is a unix domain socket, removed again when its listener
+//! closes) and [`Nsqlookupd::run`] serves until its cancellation token fires.
 //!
 //! Deliberate differences from Go, all where Go crashes, grows without bound or leaves garbage behind:
 //! - a negative or oversized IDENTIFY body size answers `E_BAD_BODY IDENTIFY invalid body size N` and closes
@@ -27,7 +28,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use nsq_http::Listener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -60,10 +61,14 @@ pub struct Context {
     pub opts: Options,
     /// The registrations.
     pub db: RegistrationDb,
-    /// The TCP listener's real address.
+    /// The TCP listener's real address; `0.0.0.0:0` for a unix socket (see [`Context::tcp_port`]).
     pub tcp_addr: SocketAddr,
-    /// The HTTP listener's real address.
+    /// The HTTP listener's real address; `0.0.0.0:0` for a unix socket (see [`Context::http_port`]).
     pub http_addr: SocketAddr,
+    /// The TCP port IDENTIFY reports: the real one, or -1 for a unix socket (as Go).
+    pub tcp_port: i32,
+    /// The HTTP port IDENTIFY reports: the real one, or -1 for a unix socket.
+    pub http_port: i32,
     /// The OS hostname, reported in the IDENTIFY answer.
     pub hostname: String,
 }
@@ -82,8 +87,8 @@ impl Context {
 #[derive(Debug)]
 pub struct Nsqlookupd {
     ctx: Arc<Context>,
-    tcp: TcpListener,
-    http: TcpListener,
+    tcp: Listener,
+    http: Listener,
 }
 
 impl Nsqlookupd {
@@ -91,11 +96,14 @@ impl Nsqlookupd {
     pub async fn bind(opts: Options) -> Result<Self, BindError> {
         let tcp = listen(&opts.tcp_address).await?;
         let http = listen(&opts.http_address).await?;
-        let addr_of = |l: &TcpListener, configured: &str| {
-            l.local_addr().map_err(|source| BindError::Listen {
-                addr: configured.to_owned(),
-                source,
-            })
+        // A unix socket has no TCP address: it stands as 0.0.0.0:0 and reports port -1.
+        let addr_of = |l: &Listener, configured: &str| {
+            l.tcp_addr()
+                .map(|a| a.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))))
+                .map_err(|source| BindError::Listen {
+                    addr: configured.to_owned(),
+                    source,
+                })
         };
         let tcp_addr = addr_of(&tcp, &opts.tcp_address)?;
         let http_addr = addr_of(&http, &opts.http_address)?;
@@ -104,17 +112,19 @@ impl Nsqlookupd {
             db: RegistrationDb::new(),
             tcp_addr,
             http_addr,
+            tcp_port: tcp.reported_port(),
+            http_port: http.reported_port(),
             hostname: options::os_hostname(),
         });
         Ok(Self { ctx, tcp, http })
     }
 
-    /// The TCP listener's address.
+    /// The TCP listener's address (`0.0.0.0:0` for a unix socket).
     pub fn tcp_addr(&self) -> SocketAddr {
         self.ctx.tcp_addr
     }
 
-    /// The HTTP listener's address.
+    /// The HTTP listener's address (`0.0.0.0:0` for a unix socket).
     pub fn http_addr(&self) -> SocketAddr {
         self.ctx.http_addr
     }
@@ -143,7 +153,22 @@ impl Nsqlookupd {
             http::router(Arc::clone(&ctx)),
             listeners.clone().cancelled_owned(),
         ));
-        tracing::info!(tcp = %ctx.tcp_addr, http = %ctx.http_addr, "nsqlookupd v{NSQ_VERSION} listening");
+        tracing::info!("nsqlookupd v{NSQ_VERSION}");
+        let shown = |port: i32, addr: SocketAddr, configured: &str| {
+            if port == -1 {
+                configured.to_owned()
+            } else {
+                addr.to_string()
+            }
+        };
+        tracing::info!(
+            "TCP: listening on {}",
+            shown(ctx.tcp_port, ctx.tcp_addr, &ctx.opts.tcp_address)
+        );
+        tracing::info!(
+            "HTTP: listening on {}",
+            shown(ctx.http_port, ctx.http_addr, &ctx.opts.http_address)
+        );
 
         cancel.cancelled().await;
         tracing::info!("nsqlookupd exiting");
@@ -162,8 +187,9 @@ impl Nsqlookupd {
     }
 }
 
-async fn listen(addr: &str) -> Result<TcpListener, BindError> {
-    TcpListener::bind(nsq_http::daemon::listen_address(addr))
+/// Binds a TCP address or, for a path, a unix domain socket.
+async fn listen(addr: &str) -> Result<Listener, BindError> {
+    Listener::bind(addr)
         .await
         .map_err(|source| BindError::Listen {
             addr: addr.to_owned(),

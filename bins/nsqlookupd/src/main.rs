@@ -4,26 +4,28 @@
 use std::process::ExitCode;
 
 use nsq_http::daemon;
-use nsqlookupd::cli::{parse_args, version_line};
+use nsqlookupd::cli::{parse_args, version_line, CliError};
 use nsqlookupd::{Nsqlookupd, Options};
 
 fn main() -> ExitCode {
-    let opts = match daemon::options_or_exit(parse_args(std::env::args().skip(1)), version_line) {
+    let parsed = parse_args(std::env::args().skip(1));
+    // A config file that cannot be loaded is fatal in Go (status 1); a bad flag is the flag package's 2.
+    if let Err(CliError::Config(e)) = &parsed {
+        eprintln!("[nsqlookupd] FATAL: {e}");
+        return ExitCode::from(1);
+    }
+    let opts = match daemon::options_or_exit(parsed, version_line) {
         Ok(opts) => opts,
         Err(code) => return code,
     };
-    if let Some(reason) = opts.unsupported_reason() {
-        eprintln!("{}FATAL: {reason}", opts.log_prefix);
-        return ExitCode::from(1);
-    }
-    daemon::init_logging(&["nsqlookupd"], opts.log_level.as_str());
+    daemon::init_logging(&["nsqlookupd"], opts.log_level.as_str(), &opts.log_prefix);
     if opts.verbose {
         tracing::warn!("--verbose is deprecated and has no effect; use --log-level=debug");
     }
-    match run(opts.clone()) {
+    match run(opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{}FATAL: {e:#}", opts.log_prefix);
+            daemon::log_fatal(format_args!("{e:#}"));
             ExitCode::from(1)
         }
     }

@@ -19,7 +19,8 @@ pub struct Options {
     pub inactive_producer_timeout: Duration,
     /// How long `/topic/tombstone` hides a producer of a topic from `/lookup`.
     pub tombstone_lifetime: Duration,
-    /// `--config`: a TOML file. Not supported yet; `main` refuses to start when it is set.
+    /// `--config`: the TOML file the other fields were read from (under the command line's flags); empty
+    /// when none was given.
     pub config_file: String,
     /// `--verbose` was given. Go kept the flag without effect (`--log-level` replaced it); so do we.
     pub verbose: bool,
@@ -38,19 +39,6 @@ impl Default for Options {
             config_file: String::new(),
             verbose: false,
         }
-    }
-}
-
-impl Options {
-    /// Why these options cannot be run by this build, if they cannot.
-    pub fn unsupported_reason(&self) -> Option<String> {
-        (!self.config_file.is_empty()).then(|| {
-            format!(
-                "--config={}: config files are not supported yet (they come in a later release); \
-                 pass the options as flags",
-                self.config_file
-            )
-        })
     }
 }
 

@@ -254,10 +254,10 @@ pub struct IdentifyResponse<'a> {
     pub broadcast_address: &'a str,
     /// The OS hostname.
     pub hostname: &'a str,
-    /// The HTTP listener's port (nsqd queries `/channels` there).
-    pub http_port: u16,
-    /// The TCP listener's port.
-    pub tcp_port: u16,
+    /// The HTTP listener's port (nsqd queries `/channels` there); -1 for a unix socket.
+    pub http_port: i32,
+    /// The TCP listener's port; -1 for a unix socket.
+    pub tcp_port: i32,
     /// The version string.
     pub version: &'a str,
 }

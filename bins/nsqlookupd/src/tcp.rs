@@ -1,4 +1,5 @@
 //! The TCP side: the accept loop (Go's `tcpServer`) and one task per connection (Go's `LookupProtocolV1`).
+//! The listener is a TCP port or a unix domain socket (`--tcp-address` a path); the protocol is the same.
 //!
 //! A connection is strictly request/response: read one command (and the IDENTIFY body), run it against the
 //! registration database, write one answer. So one task owns the whole socket and there is no writer to share.
@@ -7,14 +8,13 @@
 //! When the connection ends for any reason (EOF, an error answer, shutdown), the peer's registrations are
 //! removed before the task exits.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
+use nsq_http::{Accepted, Listener};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -30,7 +30,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Accepts connections until `shutdown` is cancelled. Each connection's token is a child of `clients`.
 pub(crate) async fn serve(
-    listener: TcpListener,
+    listener: Listener,
     ctx: Arc<Context>,
     shutdown: CancellationToken,
     clients: CancellationToken,
@@ -43,7 +43,9 @@ pub(crate) async fn serve(
             r = listener.accept() => r,
         };
         match accepted {
-            Ok((stream, remote)) => {
+            Ok(stream) => {
+                // Go's `RemoteAddr().String()`: `ip:port`, or `@` for a unix socket client.
+                let remote = stream.remote_string();
                 let key = next_key.fetch_add(1, Ordering::Relaxed);
                 let conn = Conn {
                     ctx: Arc::clone(&ctx),
@@ -67,8 +69,8 @@ pub(crate) async fn serve(
 /// One client connection.
 struct Conn {
     ctx: Arc<Context>,
-    stream: TcpStream,
-    remote: SocketAddr,
+    stream: Accepted,
+    remote: String,
     /// Tells this connection's peer apart from every other one in the database.
     key: u64,
     /// Bytes read but not yet consumed.
@@ -193,12 +195,7 @@ impl Conn {
             .await
             .ok_or_else(|| ProtocolError::bad_body("IDENTIFY failed to read body"))?;
         let fields = parse_identify(&body)?;
-        let peer = Arc::new(Peer::new(
-            self.key,
-            self.remote.to_string(),
-            fields,
-            now_ns(),
-        ));
+        let peer = Arc::new(Peer::new(self.key, self.remote.clone(), fields, now_ns()));
         tracing::info!(
             peer = %peer.id,
             "IDENTIFY Address:{} TCP:{} HTTP:{} Version:{}",
@@ -212,8 +209,8 @@ impl Conn {
         let answer = IdentifyResponse {
             broadcast_address: &self.ctx.opts.broadcast_address,
             hostname: &self.ctx.hostname,
-            http_port: self.ctx.http_addr.port(),
-            tcp_port: self.ctx.tcp_addr.port(),
+            http_port: self.ctx.http_port,
+            tcp_port: self.ctx.tcp_port,
             version: NSQ_VERSION,
         };
         // Go answers a bare OK if its map cannot be encoded; ours cannot fail, but keep the same fallback.

@@ -10,15 +10,21 @@
 //!   (octal, underscores, fractional durations, overflow), and they are tested against Go's answers here.
 //! - what surrounds each daemon's flag table: the walk over it ([`walk_table`]), [`CliAction`], the help layout
 //!   ([`usage_text`]) and the duration flag rule ([`duration_flag_value`]).
+//! - `--config FILE`: the TOML file read with go-options' precedence and value rules ([`ConfigFile`]).
 //!
-//! This crate has no dependencies and does no I/O.
+//! The only dependency is `toml`, and the only I/O is reading a config file.
 
 mod cli;
+mod config;
 mod walk;
 
 use std::time::Duration;
 
 pub use cli::{duration_flag_value, usage_text, walk_table, CliAction, HelpEntry, TableFlag};
+pub use config::{
+    config_key, value_bool, value_duration, value_floats, value_int, value_string, value_strings,
+    value_text, ConfigError, ConfigFile, ConfigProblem, TomlValue,
+};
 pub use walk::{walk_args, ArgError, FlagKind, WalkError, Walked};
 
 /// Go's `time.ParseDuration`: a sequence of decimal numbers, each with an optional fraction and a unit

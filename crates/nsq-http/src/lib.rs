@@ -5,7 +5,7 @@
 //! once; each daemon keeps its own endpoints, route table and handlers.
 //!
 //! - [`server`]: hyper's HTTP/1 server loop with title-case header names, Go's `400 Bad Request` for a request
-//!   line it cannot parse, and a graceful shutdown;
+//!   line it cannot parse, and a graceful shutdown; its [`Listener`] binds a TCP address or a unix socket path;
 //! - [`router`]: httprouter's matching over a daemon's static route table, generic over the daemon's endpoint
 //!   enum, with its redirects, 405 + `Allow` and automatic `OPTIONS`;
 //! - [`response`]: responses in Go's header order, the V1 builders (`X-Nsq-Content-Type`) and the router's own
@@ -22,4 +22,4 @@ pub mod response;
 pub mod router;
 pub mod server;
 
-pub use server::{serve, serve_tls};
+pub use server::{is_unix_address, serve, serve_tls, Accepted, Listener};

@@ -9,11 +9,17 @@
 //!
 //! [`serve_tls`] is the same server behind a TLS handshake (nsqd's `--https-address`).
 //!
+//! Both daemons also listen on unix domain sockets (Go's `util.TypeOfAddr`, nsq #1434): [`Listener`] binds a
+//! TCP address or a socket path and accepts either kind of [`Accepted`] stream, for HTTP here and for the
+//! daemons' own TCP protocols.
+//!
 //! Shutdown is graceful: when `shutdown` resolves, the listener closes, idle connections close, and requests in
 //! progress finish (bounded by [`DRAIN_DEADLINE`]).
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
@@ -24,7 +30,7 @@ use hyper::server::conn::http1;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -39,31 +45,217 @@ const SNIFF_LIMIT: usize = 8 * 1024;
 /// Pause after a failed `accept` (for example when out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and lets requests in progress
-/// finish.
+/// Go's `util.TypeOfAddr`: an address that `net.SplitHostPort` accepts (`host:port`, `:port`,
+/// `[v6]:port`) is TCP; anything else, such as `/tmp/nsqd.sock`, is the path of a unix domain socket.
+pub fn is_unix_address(addr: &str) -> bool {
+    split_host_port(addr).is_none()
+}
+
+/// Go's `net.SplitHostPort` rules, reduced to whether the address splits: the port follows the last colon,
+/// a host holding colons must be bracketed, and brackets may appear nowhere else.
+fn split_host_port(addr: &str) -> Option<(&str, &str)> {
+    let colon = addr.rfind(':')?;
+    let (host, port) = (&addr[..colon], &addr[colon + 1..]);
+    let host = if let Some(inner) = host.strip_prefix('[') {
+        let inner = inner.strip_suffix(']')?;
+        if inner.contains(['[', ']']) {
+            return None;
+        }
+        inner
+    } else {
+        if host.contains([':', '[', ']']) {
+            return None;
+        }
+        host
+    };
+    if port.contains(['[', ']']) {
+        return None;
+    }
+    Some((host, port))
+}
+
+/// A listening socket of either kind a daemon's address flag can name.
+#[derive(Debug)]
+pub enum Listener {
+    /// A TCP address (`host:port`; Go's `:port` means every interface).
+    Tcp(TcpListener),
+    /// A unix domain socket; its file is removed when the listener is dropped, as Go's `UnixListener.Close`
+    /// does.
+    Unix(UnixSocket),
+}
+
+/// A bound unix domain socket and the path of its file.
+#[derive(Debug)]
+pub struct UnixSocket {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl Drop for UnixSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Listener {
+    /// Binds `addr` as Go's `net.Listen(util.TypeOfAddr(addr), addr)` would. A path that already exists is
+    /// not removed first: like Go, the bind then fails with "address already in use".
+    pub async fn bind(addr: &str) -> io::Result<Self> {
+        if is_unix_address(addr) {
+            let listener = UnixListener::bind(addr)?;
+            Ok(Self::Unix(UnixSocket {
+                listener,
+                path: PathBuf::from(addr),
+            }))
+        } else {
+            TcpListener::bind(crate::daemon::listen_address(addr))
+                .await
+                .map(Self::Tcp)
+        }
+    }
+
+    /// The TCP address listened on; `None` for a unix socket.
+    pub fn tcp_addr(&self) -> io::Result<Option<SocketAddr>> {
+        match self {
+            Self::Tcp(l) => l.local_addr().map(Some),
+            Self::Unix(_) => Ok(None),
+        }
+    }
+
+    /// The port to report in `/info` and registrations: the TCP port, or -1 for a unix socket (Go's value
+    /// when the listener's network is not "tcp").
+    pub fn reported_port(&self) -> i32 {
+        match self {
+            Self::Tcp(l) => l.local_addr().map_or(0, |a| i32::from(a.port())),
+            Self::Unix(_) => -1,
+        }
+    }
+
+    /// Accepts the next connection.
+    pub async fn accept(&self) -> io::Result<Accepted> {
+        match self {
+            Self::Tcp(l) => l
+                .accept()
+                .await
+                .map(|(stream, peer)| Accepted::Tcp(stream, peer)),
+            Self::Unix(u) => u.listener.accept().await.map(|(s, _)| Accepted::Unix(s)),
+        }
+    }
+}
+
+impl From<TcpListener> for Listener {
+    fn from(listener: TcpListener) -> Self {
+        Self::Tcp(listener)
+    }
+}
+
+/// An accepted connection.
+#[derive(Debug)]
+pub enum Accepted {
+    /// A TCP client and its address.
+    Tcp(TcpStream, SocketAddr),
+    /// A unix socket client. Its address is almost always unnamed; Go prints that as `@` on Linux.
+    Unix(UnixStream),
+}
+
+impl Accepted {
+    /// The client's address as Go's `conn.RemoteAddr().String()` prints it: `ip:port`, or `@` for an
+    /// unnamed unix socket client.
+    pub fn remote_string(&self) -> String {
+        match self {
+            Self::Tcp(_, peer) => peer.to_string(),
+            Self::Unix(_) => UNIX_REMOTE.to_owned(),
+        }
+    }
+}
+
+/// What Go on Linux reports as the remote address of a client of a unix socket listener (the unnamed
+/// address, whose all-zero path the syscall package renders as `@`).
+pub const UNIX_REMOTE: &str = "@";
+
+impl AsyncRead for Accepted {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s, _) => Pin::new(s).poll_read(cx, buf),
+            Self::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Accepted {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(s, _) => Pin::new(s).poll_write(cx, buf),
+            Self::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(s, _) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Self::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Self::Tcp(s, _) => s.is_write_vectored(),
+            Self::Unix(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s, _) => Pin::new(s).poll_flush(cx),
+            Self::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s, _) => Pin::new(s).poll_shutdown(cx),
+            Self::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Serves `app` on `listener` (TCP or a unix socket) until `shutdown` resolves, then stops accepting and
+/// lets requests in progress finish.
 pub async fn serve(
-    listener: TcpListener,
+    listener: impl Into<Listener>,
     app: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    serve_with(listener, app, None, shutdown).await;
+    serve_with(listener.into(), app, None, shutdown).await;
 }
 
 /// Like [`serve`], with every connection starting by a TLS handshake (bounded by [`TLS_HANDSHAKE_TIMEOUT`]).
 pub async fn serve_tls(
-    listener: TcpListener,
+    listener: impl Into<Listener>,
     app: axum::Router,
     tls: TlsAcceptor,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    serve_with(listener, app, Some(tls), shutdown).await;
+    serve_with(listener.into(), app, Some(tls), shutdown).await;
 }
 
 /// How long an HTTPS client has to finish its handshake.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 async fn serve_with(
-    listener: TcpListener,
+    listener: Listener,
     app: axum::Router,
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -77,7 +269,7 @@ async fn serve_with(
             () = &mut shutdown => break,
         };
         match accepted {
-            Ok((stream, _)) => match &tls {
+            Ok(stream) => match &tls {
                 None => {
                     tracker.spawn(connection(stream, app.clone(), stop.clone()));
                 }
@@ -112,7 +304,7 @@ async fn serve_with(
 
 /// Runs the TLS handshake, then serves the connection.
 async fn tls_connection(
-    stream: TcpStream,
+    stream: Accepted,
     tls: TlsAcceptor,
     app: axum::Router,
     stop: CancellationToken,
@@ -279,6 +471,59 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_that_do_not_split_are_unix_sockets() {
+        for tcp in [
+            "127.0.0.1:4150",
+            ":4150",
+            "[::1]:4150",
+            "localhost:http",
+            "host:",
+        ] {
+            assert!(!is_unix_address(tcp), "{tcp}");
+        }
+        for unix in [
+            "/tmp/nsqd.sock",
+            "nsqd.sock",
+            "::1:4150",
+            "[::1]",
+            "",
+            "a]:1",
+        ] {
+            assert!(is_unix_address(unix), "{unix}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_unix_listener_serves_and_removes_its_file() {
+        let dir = std::env::temp_dir().join(format!("nsq-http-unix-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("http.sock");
+        let _ = std::fs::remove_file(&path);
+        let addr = path.to_str().unwrap().to_owned();
+        let listener = Listener::bind(&addr).await.unwrap();
+        assert_eq!(listener.reported_port(), -1);
+        assert!(listener.tcp_addr().unwrap().is_none());
+        // A second bind of a path in use fails, as in Go.
+        assert!(Listener::bind(&addr).await.is_err());
+        let app = axum::Router::new().route("/ping", axum::routing::get(|| async { "OK" }));
+        let stop = CancellationToken::new();
+        let server = tokio::spawn(serve(listener, app, stop.clone().cancelled_owned()));
+        let mut client = UnixStream::connect(&path).await.unwrap();
+        client
+            .write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        client.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(answer.ends_with("OK"), "{answer}");
+        stop.cancel();
+        server.await.unwrap();
+        assert!(!path.exists(), "the socket file outlived its listener");
+        let _ = std::fs::remove_dir(&dir);
+    }
 
     #[test]
     fn request_lines_are_judged_like_go() {

@@ -4,7 +4,10 @@
 //! and so on, and expect Go's error wording when they get one wrong. A derive-based parser would reject or
 //! reinterpret some of those spellings, so this module implements Go's rules directly over a table of flags,
 //! one `FlagSpec` line per flag. Every flag of Go's nsqd (master 3103474b) is in the table; which of them are
-//! stored but not acted on yet is listed on `Options::unsupported_reason`.
+//! stored but not acted on yet is listed on `Options`.
+//!
+//! `--config FILE` names a TOML file whose keys are the same options (see `FlagSpec::config_key` for the key
+//! names); a flag given on the command line wins over the file, and the file over the default, as in Go.
 
 #[cfg(test)]
 mod tests;
@@ -13,14 +16,15 @@ use std::time::Duration;
 
 pub use nsq_goflag::parse_go_duration;
 use nsq_goflag::{
-    duration_flag_value, format_go_duration, parse_go_bool, parse_go_int, usage_text, walk_table,
-    ArgError, HelpEntry, TableFlag, Walked, PARSE_ERROR,
+    config_key, duration_flag_value, format_go_duration, parse_go_bool, parse_go_int, usage_text,
+    value_bool, value_duration, value_floats, value_int, value_string, value_strings, value_text,
+    walk_table, ArgError, ConfigError, ConfigFile, HelpEntry, TableFlag, TomlValue, Walked,
+    PARSE_ERROR,
 };
 
 use crate::options::{LogLevel, Options, TLS_NOT_REQUIRED, TLS_REQUIRED, TLS_REQUIRED_EXCEPT_HTTP};
 
-/// What the command line asks nsqd to do: run with these options (the caller still has to check
-/// `Options::unsupported_reason`), print `version_line()`, or print the help.
+/// What the command line asks nsqd to do: run with these options, print `version_line()`, or print the help.
 pub type CliAction = nsq_goflag::CliAction<Options>;
 
 /// Why the command line was rejected. `Display` is the message Go's `flag` package or nsqd prints.
@@ -71,6 +75,10 @@ pub enum CliError {
     /// A latency percentile outside (0, 1].
     #[error("invalid E2E processing latency percentile: {0}")]
     PercentileOutOfRange(f64),
+    /// The `--config` file is missing, is not TOML, has a key nsqd does not know or a value it refuses. Go
+    /// treats a file it cannot load as fatal (exit status 1, not the flag package's 2), and so does `main`.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
 }
 
 impl From<ArgError> for CliError {
@@ -89,15 +97,16 @@ impl From<ArgError> for CliError {
 /// set by `-flag` alone or `-flag=<bool>` (Go's `strconv.ParseBool` spellings), never `-flag false`. Parsing
 /// stops at the first non-flag argument or after `--`; Go's nsqd ignores whatever follows, and so do we.
 /// `-h`, `-help` and their double-dash forms ask for help. After parsing, `--version` wins; otherwise the
-/// options are completed and checked as Go's nsqd does at start-up (`--tls-client-auth-policy` turns
-/// `tls_required` on).
+/// `--config` file is read (see `apply_config_file`), then the options are completed and checked as Go's
+/// nsqd does at start-up (`--tls-client-auth-policy` turns `tls_required` on), whichever source set them.
 pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<CliAction, CliError> {
-    let mut state = ParseState {
-        opts: Options::default(),
-        version: false,
-    };
+    let mut state = ParseState::default();
+    // Every flag given, in order, so the config file can be applied underneath them.
+    let mut given: Vec<(&'static str, String)> = Vec::new();
     let walked = walk_table(args, FLAGS, |flag: &FlagSpec, value| {
-        flag.set(&mut state, value)
+        flag.set(&mut state, value)?;
+        given.push((flag.name, value.to_owned()));
+        Ok::<(), CliError>(())
     })?;
     if walked == Walked::Help {
         return Ok(CliAction::PrintHelp(help_text()));
@@ -105,13 +114,37 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<CliAction, 
     if state.version {
         return Ok(CliAction::PrintVersion);
     }
-    let mut opts = state.opts;
+    let mut opts = if state.opts.config_file.is_empty() {
+        state.opts
+    } else {
+        let file = ConfigFile::load(&state.opts.config_file)?;
+        apply_config_file(&file, &given)?
+    };
     if !opts.tls_client_auth_policy.is_empty() && opts.tls_required == TLS_NOT_REQUIRED {
         // Asking for client certificates only makes sense over TLS, so Go's nsqd turns the requirement on.
         opts.tls_required = TLS_REQUIRED;
     }
     validate(&opts)?;
     Ok(CliAction::Run(opts))
+}
+
+/// Go's go-options precedence: the defaults, then every key of `file` whose flag is not among the command
+/// line's flags `given`, then those flags again in their order. Replaying the flags (rather than skipping
+/// the file's keys only) keeps repeatable flags exactly as the command line gave them.
+fn apply_config_file(file: &ConfigFile, given: &[(&str, String)]) -> Result<Options, CliError> {
+    let mut state = ParseState::default();
+    file.resolve(
+        FLAGS,
+        FlagSpec::config_key,
+        |flag| given.iter().any(|(name, _)| *name == flag.name),
+        |flag, value| flag.set_from_config(&mut state, value),
+    )?;
+    for (name, value) in given {
+        if let Some(flag) = FLAGS.iter().find(|f| f.name == *name) {
+            flag.set(&mut state, value)?;
+        }
+    }
+    Ok(state.opts)
 }
 
 /// The `--version` line. Go prints `nsqd v1.3.0 (built w/go1.19.8)`; tools match on the first part, so that
@@ -126,10 +159,7 @@ pub fn version_line() -> String {
 /// The `--help` text, laid out as Go's `flag.PrintDefaults`: every flag sorted by name, each as `-name type`
 /// followed by an indented description and its default when that is not the type's zero value.
 pub fn help_text() -> String {
-    let mut defaults = ParseState {
-        opts: Options::default(),
-        version: false,
-    };
+    let mut defaults = ParseState::default();
     let entries = FLAGS
         .iter()
         .map(|flag| HelpEntry {
@@ -146,6 +176,7 @@ pub fn help_text() -> String {
 const GO_NSQ_VERSION: &str = "1.3.0";
 
 /// What the parser fills in: the options, plus flags that are actions rather than options.
+#[derive(Default)]
 struct ParseState {
     opts: Options,
     version: bool,
@@ -188,7 +219,9 @@ const FLAGS: &[FlagSpec] = &[
     },
     FlagSpec {
         name: "config",
-        usage: "path of a TOML config file (not supported yet: nsqd refuses to start with it)",
+        usage:
+            "path of a TOML config file; its keys are the flag names with '-' as '_', and flags \
+                given on the command line win over them",
         setter: Setter::Str(|s| &mut s.opts.config_file),
     },
     FlagSpec {
@@ -483,7 +516,71 @@ impl TableFlag for FlagSpec {
     }
 }
 
+/// The flags whose config-file key is not the flag name with `-` turned into `_` (Go's `cfg` struct tags).
+const RENAMED_KEYS: [(&str, &str); 4] = [
+    ("node-id", "id"),
+    ("lookupd-tcp-address", "nsqlookupd_tcp_addresses"),
+    ("auth-http-address", "auth_http_addresses"),
+    (
+        "e2e-processing-latency-percentile",
+        "e2e_processing_latency_percentiles",
+    ),
+];
+
 impl FlagSpec {
+    /// The flag's key in a config file, or `None` for `--config` and `--version`, which a file cannot set.
+    /// `verbose` and `worker_id` are keys (Go's shipped example file sets `verbose`), without effect as flags.
+    fn config_key(&self) -> Option<String> {
+        if matches!(self.name, "config" | "version") {
+            return None;
+        }
+        Some(
+            RENAMED_KEYS
+                .iter()
+                .find(|(flag, _)| *flag == self.name)
+                .map_or_else(|| config_key(self.name), |(_, key)| (*key).to_owned()),
+        )
+    }
+
+    /// Stores a config file's value for this flag, or returns why it is refused. Strings in the file are
+    /// read as the flag reads its value; other TOML types follow go-options (integers for durations are
+    /// milliseconds, arrays for the repeatable flags, and a comma-separated string also works for those).
+    fn set_from_config(&self, state: &mut ParseState, value: &TomlValue) -> Result<(), String> {
+        match self.setter {
+            Setter::Bool(field) => *field(state) = value_bool(value)?,
+            Setter::Str(field) => *field(state) = value_string(value)?,
+            Setter::Strings(field) => *field(state) = value_strings(value)?,
+            Setter::Int(field) => *field(state) = value_int(value)?,
+            Setter::Port(field) => {
+                *field(state) =
+                    u16::try_from(value_int(value)?).map_err(|_| PORT_RANGE_ERROR.to_owned())?;
+            }
+            Setter::Duration(field) => *field(state) = value_duration(value)?,
+            Setter::LogLevel => {
+                let text = value_text(value)?;
+                state.opts.log_level = LogLevel::parse(&text).ok_or_else(|| {
+                    format!("invalid log level '{text}' (debug, info, warn, error, fatal)")
+                })?;
+            }
+            Setter::Percentiles => {
+                let mut list = value_floats(value)?;
+                list.sort_by(|a, b| b.total_cmp(a));
+                state.opts.e2e_processing_latency_percentiles = list;
+            }
+            // Go formats whatever the file holds as text and parses it as the flag would, so `false`,
+            // `"false"` and `"tcp-https"` all work.
+            Setter::TlsRequired => {
+                state.opts.tls_required = parse_tls_required(&value_text(value)?)?;
+            }
+            Setter::TlsMinVersion => {
+                if let Some(version) = parse_tls_min_version(&value_text(value)?)? {
+                    state.opts.tls_min_version = version;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Parses and stores a flag's value; for a boolean flag given alone the caller passes `"true"`.
     fn set(&self, state: &mut ParseState, value: &str) -> Result<(), CliError> {
         let invalid = |reason: &str| {

@@ -86,9 +86,11 @@ fn every_flag_in_all_four_spellings() {
             o.e2e_processing_latency_window_time == Duration::from_secs(60)
         }),
         ("log-level", "DEBUG", |o| o.log_level == LogLevel::Debug),
-        ("config", "/etc/nsqd.cfg", |o| {
-            o.config_file == "/etc/nsqd.cfg"
-        }),
+        (
+            "config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/nsqd.cfg.example"),
+            |o| o.config_file.ends_with("/docs/nsqd.cfg.example"),
+        ),
         ("log-prefix", "[x] ", |o| o.log_prefix == "[x] "),
         ("broadcast-tcp-port", "4250", |o| {
             o.broadcast_tcp_port == 4250
@@ -511,40 +513,6 @@ fn go_nsq_test_script_command_line_parses() {
     assert_eq!(opts.tls_key, "./test/server.key");
     assert_eq!(opts.tls_root_ca_file, "./test/ca.pem");
     assert_eq!(opts.tls_required, TLS_NOT_REQUIRED);
-    // Nothing in it asks for what this build lacks, so nsqd starts.
-    assert_eq!(opts.unsupported_reason(), None);
-}
-
-#[test]
-fn unsupported_features_are_reported_not_ignored() {
-    let reason = |list: &[&str]| run(list).unsupported_reason();
-    assert_eq!(reason(&[]), None);
-    assert_eq!(
-        reason(&[
-            "--lookupd-tcp-address=a:4160",
-            "--statsd-address=b:8125",
-            "--snappy=false"
-        ]),
-        None
-    );
-    // TLS and AUTH are built: asking for them is not refused here (bind checks the files).
-    assert_eq!(
-        reason(&["--tls-cert=c", "--tls-key=k", "--tls-required"]),
-        None
-    );
-    assert_eq!(
-        reason(&[
-            "--tls-cert=c",
-            "--tls-key=k",
-            "--tls-client-auth-policy=require"
-        ]),
-        None
-    );
-    assert_eq!(reason(&["--auth-http-address=127.0.0.1:4181"]), None);
-    let r = reason(&["--config=/etc/nsqd.cfg"]).unwrap();
-    assert!(r.contains("/etc/nsqd.cfg"), "{r}");
-    // An empty --config means no file, as in Go.
-    assert_eq!(reason(&["--config="]), None);
 }
 
 #[test]
@@ -1050,4 +1018,377 @@ fn help_lists_every_flag_with_its_default_in_go_layout() {
     sorted.sort_unstable();
     assert_eq!(names, sorted);
     assert_eq!(names.len(), FLAGS.len());
+}
+
+/// A config file with `text` in a fresh temporary directory; the directory lives as long as the result.
+fn config_file(text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nsqd.cfg");
+    std::fs::write(&path, text).unwrap();
+    (dir, path.to_str().unwrap().to_owned())
+}
+
+/// Parses `flags` after `--config=<a file holding text>`.
+fn run_with_config(text: &str, flags: &[&str]) -> Options {
+    let (_dir, path) = config_file(text);
+    let config = format!("--config={path}");
+    let mut list = vec![config.as_str()];
+    list.extend_from_slice(flags);
+    run(&list)
+}
+
+/// The error of `--config=<a file holding text>`, with the temporary path replaced by `nsqd.cfg`.
+fn config_err(text: &str) -> String {
+    let (_dir, path) = config_file(text);
+    err(&[&format!("--config={path}")]).replace(&path, "nsqd.cfg")
+}
+
+#[test]
+fn config_precedence_for_an_integer() {
+    let file = "mem_queue_size = 5\n";
+    assert_eq!(run_with_config(file, &[]).mem_queue_size, 5);
+    assert_eq!(
+        run_with_config(file, &["--mem-queue-size=7"]).mem_queue_size,
+        7
+    );
+    // The command line wins even when it repeats the default.
+    assert_eq!(
+        run_with_config(file, &["-mem-queue-size", "10000"]).mem_queue_size,
+        10_000
+    );
+    assert_eq!(run_with_config("", &[]).mem_queue_size, 10_000);
+    // A string is read as the flag reads it.
+    assert_eq!(
+        run_with_config("mem_queue_size = \"0x10\"\n", &[]).mem_queue_size,
+        16
+    );
+    // The flag may come before --config; order on the command line does not matter.
+    let (_dir, path) = config_file(file);
+    let opts = run(&["--mem-queue-size=9", &format!("--config={path}")]);
+    assert_eq!(opts.mem_queue_size, 9);
+}
+
+#[test]
+fn config_precedence_for_a_duration() {
+    let file = "msg_timeout = \"90s\"\n";
+    assert_eq!(
+        run_with_config(file, &[]).msg_timeout,
+        Duration::from_secs(90)
+    );
+    assert_eq!(
+        run_with_config(file, &["-msg-timeout", "2m"]).msg_timeout,
+        Duration::from_secs(120)
+    );
+    assert_eq!(
+        run_with_config("", &[]).msg_timeout,
+        Duration::from_secs(60)
+    );
+    // go-options reads an integer duration as milliseconds.
+    assert_eq!(
+        run_with_config("msg_timeout = 1500\n", &[]).msg_timeout,
+        Duration::from_millis(1500)
+    );
+}
+
+#[test]
+fn config_precedence_for_a_bool() {
+    let file = "snappy = false\nstatsd_exclude_ephemeral = \"true\"\n";
+    let opts = run_with_config(file, &[]);
+    assert!(!opts.snappy);
+    assert!(opts.statsd_exclude_ephemeral);
+    // `--snappy` alone means true, and it wins over the file although true is also the default.
+    assert!(run_with_config(file, &["--snappy"]).snappy);
+    assert!(!run_with_config(file, &["--statsd-exclude-ephemeral=false"]).statsd_exclude_ephemeral);
+    assert!(run_with_config("", &[]).snappy);
+}
+
+#[test]
+fn config_precedence_for_a_repeatable_list() {
+    let file = "nsqlookupd_tcp_addresses = [\"a:4160\", \"b:4160\"]\n";
+    assert_eq!(
+        run_with_config(file, &[]).nsqlookupd_tcp_addresses,
+        ["a:4160", "b:4160"]
+    );
+    // Any occurrence on the command line replaces the file's whole list.
+    assert_eq!(
+        run_with_config(
+            file,
+            &[
+                "--lookupd-tcp-address=c:4160",
+                "--lookupd-tcp-address=d:4160"
+            ]
+        )
+        .nsqlookupd_tcp_addresses,
+        ["c:4160", "d:4160"]
+    );
+    assert!(run_with_config("", &[]).nsqlookupd_tcp_addresses.is_empty());
+    // One string is split at commas, as go-options does.
+    assert_eq!(
+        run_with_config("nsqlookupd_tcp_addresses = \"a:1,b:2\"\n", &[]).nsqlookupd_tcp_addresses,
+        ["a:1", "b:2"]
+    );
+}
+
+#[test]
+fn config_keys_renamed_from_their_flags() {
+    let file = "id = 7\n\
+                auth_http_addresses = [\"127.0.0.1:4181\"]\n\
+                e2e_processing_latency_percentiles = [0.5, 1.0, 0.99]\n\
+                enable_experiment = [\"topology-aware-consumption\"]\n";
+    let opts = run_with_config(file, &[]);
+    assert_eq!(opts.node_id, 7);
+    assert_eq!(opts.auth_http_addresses, ["127.0.0.1:4181"]);
+    assert_eq!(opts.e2e_processing_latency_percentiles, [1.0, 0.99, 0.5]);
+    assert_eq!(opts.enable_experiment, ["topology-aware-consumption"]);
+    let opts = run_with_config(
+        file,
+        &[
+            "--node-id=8",
+            "--auth-http-address=h:1",
+            "--e2e-processing-latency-percentile=0.9",
+            "--enable-experiment=x",
+        ],
+    );
+    assert_eq!(opts.node_id, 8);
+    assert_eq!(opts.auth_http_addresses, ["h:1"]);
+    assert_eq!(opts.e2e_processing_latency_percentiles, [0.9]);
+    assert_eq!(opts.enable_experiment, ["x"]);
+    // The flag-derived spellings of the renamed keys are not keys.
+    for key in [
+        "node_id = 1",
+        "lookupd_tcp_address = [\"a:1\"]",
+        "auth_http_address = [\"a:1\"]",
+        "e2e_processing_latency_percentile = [0.5]",
+    ] {
+        let name = key.split(' ').next().unwrap();
+        assert_eq!(
+            config_err(key),
+            format!("failed to load config file nsqd.cfg - unknown key \"{name}\"")
+        );
+    }
+}
+
+#[test]
+fn config_special_keys_take_their_string_forms() {
+    let tls = "tls_cert = \"c\"\ntls_key = \"k\"\n";
+    for (value, want) in [
+        ("false", TLS_NOT_REQUIRED),
+        ("\"false\"", TLS_NOT_REQUIRED),
+        ("true", TLS_REQUIRED),
+        ("\"TCP-HTTPS\"", TLS_REQUIRED_EXCEPT_HTTP),
+    ] {
+        let opts = run_with_config(&format!("{tls}tls_required = {value}\n"), &[]);
+        assert_eq!(opts.tls_required, want, "{value}");
+    }
+    assert_eq!(
+        config_err("tls_required = \"maybe\"\n"),
+        "failed to load config file nsqd.cfg - invalid value \"maybe\" for key \"tls_required\": \
+         strconv.ParseBool: parsing \"maybe\": invalid syntax"
+    );
+    // An empty tls_min_version keeps the default, as in Go's shipped example file.
+    assert_eq!(
+        run_with_config("tls_min_version = \"\"\n", &[]).tls_min_version,
+        0x0301
+    );
+    assert_eq!(
+        run_with_config("tls_min_version = \"TLS1.2\"\n", &[]).tls_min_version,
+        0x0303
+    );
+    assert!(config_err("tls_min_version = \"ssl3.0\"\n").contains("key \"tls_min_version\""));
+    assert_eq!(
+        run_with_config("log_level = \"DEBUG\"\n", &[]).log_level,
+        LogLevel::Debug
+    );
+    // Go formats the value and parses the text as a level name, so a number is refused.
+    assert_eq!(
+        config_err("log_level = 2\n"),
+        "failed to load config file nsqd.cfg - invalid value 2 for key \"log_level\": \
+         invalid log level '2' (debug, info, warn, error, fatal)"
+    );
+}
+
+#[test]
+fn config_values_get_the_start_up_checks() {
+    // --tls-client-auth-policy from a file still forces tls_required.
+    let opts = run_with_config(
+        "tls_cert = \"c\"\ntls_key = \"k\"\ntls_client_auth_policy = \"require\"\n",
+        &[],
+    );
+    assert_eq!(opts.tls_required, TLS_REQUIRED);
+    assert_eq!(
+        config_err("max_deflate_level = 10\n"),
+        "--max-deflate-level must be [1,9]"
+    );
+    assert_eq!(
+        config_err("e2e_processing_latency_percentiles = [100.0]\n"),
+        "invalid E2E processing latency percentile: 100"
+    );
+    // The statsd prefix is rewritten from the merged options.
+    let opts = run_with_config(
+        "statsd_prefix = \"app.%s\"\nbroadcast_address = \"h.local\"\n",
+        &["--http-address=0.0.0.0:9151"],
+    );
+    assert_eq!(opts.statsd_prefix_with_host(), "app.h_local_9151.");
+}
+
+#[test]
+fn config_errors_name_the_key_or_the_problem() {
+    assert_eq!(
+        config_err("max_foo = 1\n"),
+        "failed to load config file nsqd.cfg - unknown key \"max_foo\""
+    );
+    assert_eq!(
+        config_err("mem_queue_size = \"abc\"\n"),
+        "failed to load config file nsqd.cfg - invalid value \"abc\" for key \"mem_queue_size\": \
+         parse error"
+    );
+    assert_eq!(
+        config_err("msg_timeout = \"45\"\n"),
+        "failed to load config file nsqd.cfg - invalid value \"45\" for key \"msg_timeout\": \
+         parse error"
+    );
+    assert_eq!(
+        config_err("broadcast_tcp_port = 70000\n"),
+        "failed to load config file nsqd.cfg - invalid value 70000 for key \"broadcast_tcp_port\": \
+         a port must be in [0,65535]"
+    );
+    assert_eq!(
+        config_err("tcp_address = 4150\n"),
+        "failed to load config file nsqd.cfg - invalid value 4150 for key \"tcp_address\": \
+         expected a string"
+    );
+    // Keys for flags that are actions, not options, are not keys.
+    for key in ["config", "version"] {
+        assert!(
+            config_err(&format!("{key} = \"x\"\n")).ends_with(&format!("unknown key \"{key}\"")),
+            "{key}"
+        );
+    }
+    let syntax = config_err("mem_queue_size = = 1\n");
+    assert!(
+        syntax.starts_with("failed to load config file nsqd.cfg - invalid TOML: "),
+        "{syntax}"
+    );
+    let missing = err(&["--config=/nonexistent/nsqd.cfg"]);
+    assert!(
+        missing.starts_with("failed to load config file /nonexistent/nsqd.cfg - cannot read it: "),
+        "{missing}"
+    );
+    assert!(matches!(
+        parse_args(args(&["--config=/nonexistent/nsqd.cfg"])),
+        Err(CliError::Config(_))
+    ));
+    // Flags are parsed before the file is read: a bad flag is reported first, and --version and --help win.
+    assert_eq!(
+        err(&["--config=/nonexistent/nsqd.cfg", "--nope"]),
+        "flag provided but not defined: -nope"
+    );
+    assert!(matches!(
+        parse_args(args(&["--config=/nonexistent/nsqd.cfg", "--version"])),
+        Ok(CliAction::PrintVersion)
+    ));
+    assert!(matches!(
+        parse_args(args(&["--config=/nonexistent/nsqd.cfg", "-h"])),
+        Ok(CliAction::PrintHelp(_))
+    ));
+    // An empty --config means no file, as in Go.
+    assert_eq!(run(&["--config="]).mem_queue_size, 10_000);
+}
+
+/// The path of a file under the workspace's `docs/`.
+fn docs_file(name: &str) -> String {
+    format!("{}/../../docs/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn docs_example_config_loads_with_every_key() {
+    let path = docs_file("nsqd.cfg.example");
+    let opts = run(&[&format!("--config={path}")]);
+    let defaults = Options::default();
+    assert_eq!(opts.nsqlookupd_tcp_addresses, ["127.0.0.1:4160"]);
+    assert_eq!(opts.e2e_processing_latency_percentiles, [1.0, 0.99, 0.95]);
+    assert_eq!(opts.max_output_buffer_timeout, Duration::from_secs(30));
+    assert_eq!(opts.output_buffer_timeout, Duration::from_millis(250));
+    assert_eq!(opts.tls_min_version, 0x0301);
+    assert_eq!(opts.log_prefix, "[nsqd] ");
+    // Everything else in it is Go's default.
+    for name in [
+        "id",
+        "log_level",
+        "tcp_address",
+        "http_address",
+        "https_address",
+        "broadcast_address",
+        "mem_queue_size",
+        "max_bytes_per_file",
+        "sync_every",
+        "sync_timeout",
+        "msg_timeout",
+        "max_msg_timeout",
+        "max_msg_size",
+        "max_body_size",
+        "max_req_timeout",
+        "max_heartbeat_interval",
+        "max_rdy_count",
+        "max_output_buffer_size",
+        "min_output_buffer_timeout",
+        "statsd_prefix",
+        "statsd_interval",
+        "statsd_mem_stats",
+        "statsd_udp_packet_size",
+        "e2e_processing_latency_window_time",
+        "tls_required",
+        "deflate",
+        "max_deflate_level",
+        "snappy",
+        "auth_http_request_method",
+        "http_client_connect_timeout",
+        "http_client_request_timeout",
+    ] {
+        assert_eq!(
+            opts.config_value(name),
+            defaults.config_value(name),
+            "{name}"
+        );
+    }
+    // Every key appears, set or commented out.
+    let text = std::fs::read_to_string(&path).unwrap();
+    for flag in FLAGS {
+        let Some(key) = flag.config_key() else {
+            continue;
+        };
+        if matches!(key.as_str(), "verbose" | "worker_id") {
+            continue;
+        }
+        assert!(
+            text.contains(&format!("\n{key} = ")) || text.contains(&format!("# {key} = ")),
+            "{key}"
+        );
+    }
+}
+
+#[test]
+fn the_shape_of_gos_shipped_example_loads() {
+    // The keys and values of Go's contrib/nsqd.cfg.example that differ from our docs example: the deprecated
+    // `verbose`, an empty tls_min_version, 1s for max_output_buffer_timeout, and its max_msg_size.
+    let opts = run_with_config(
+        "verbose = false\n\
+         max_output_buffer_timeout = \"1s\"\n\
+         max_msg_size = 1024768\n\
+         max_body_size = 5123840\n\
+         tls_required = false\n\
+         tls_min_version = \"\"\n\
+         tls_cert = \"\"\n\
+         tls_key = \"\"\n\
+         statsd_prefix = \"nsq.%s\"\n\
+         nsqlookupd_tcp_addresses = [\n    \"127.0.0.1:4160\"\n]\n",
+        &[],
+    );
+    assert!(!opts.verbose);
+    assert_eq!(opts.max_output_buffer_timeout, Duration::from_secs(1));
+    assert_eq!(opts.max_msg_size, 1_024_768);
+    assert_eq!(opts.max_body_size, 5_123_840);
+    assert_eq!(opts.tls_required, TLS_NOT_REQUIRED);
+    assert_eq!(opts.tls_min_version, 0x0301);
+    assert_eq!(opts.nsqlookupd_tcp_addresses, ["127.0.0.1:4160"]);
 }

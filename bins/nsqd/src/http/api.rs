@@ -98,6 +98,7 @@ pub(crate) async fn handle(
             Ok(query) => stats(ctx, StatsParams::from_query(&query)).await,
             Err(err) => Err(err),
         },
+        Endpoint::Metrics => Ok(super::metrics::handle(ctx).await),
         Endpoint::TopicCreate => topic_create(ctx, req).await,
         Endpoint::TopicDelete => topic_delete(ctx, req).await,
         Endpoint::TopicEmpty => topic_empty(ctx, req),
@@ -131,8 +132,8 @@ struct InfoDoc<'a> {
     version: &'static str,
     broadcast_address: &'a str,
     hostname: &'a str,
-    http_port: u16,
-    tcp_port: u16,
+    http_port: i32,
+    tcp_port: i32,
     start_time: i64,
     max_heartbeat_interval: i64,
     max_output_buffer_size: i64,
@@ -145,8 +146,8 @@ struct InfoDoc<'a> {
 fn info(ctx: &Context) -> Response {
     let opts = &ctx.opts;
     let http_port = ctx
-        .http_addr
-        .map_or_else(|| port_of(&opts.http_address), |a| a.port());
+        .http_port()
+        .unwrap_or_else(|| i32::from(port_of(&opts.http_address)));
     v1_json_value(
         StatusCode::OK,
         &InfoDoc {
@@ -154,7 +155,7 @@ fn info(ctx: &Context) -> Response {
             broadcast_address: &opts.broadcast_address,
             hostname: &ctx.hostname,
             http_port,
-            tcp_port: ctx.tcp_addr.port(),
+            tcp_port: ctx.tcp_port(),
             start_time: ctx.start_time,
             max_heartbeat_interval: nanos(opts.max_heartbeat_interval),
             max_output_buffer_size: opts.max_output_buffer_size,
@@ -535,6 +536,7 @@ async fn config(ctx: &Context, req: &mut ApiRequest) -> ApiResult {
                 let text = std::str::from_utf8(&body).map_err(|_| bad_request("INVALID_VALUE"))?;
                 let level = LogLevel::parse(text).ok_or(bad_request("INVALID_VALUE"))?;
                 *ctx.log_level.write() = level;
+                nsq_http::daemon::set_log_level(level.as_str());
             }
             _ => return Err(INVALID_OPTION),
         }

@@ -5,7 +5,8 @@
 //! - [`router()`] builds the axum `Router`; its single handler routes by itself (the `router` module holds
 //!   nsqd's table, matched by `nsq_http::router`) because httprouter's 405, OPTIONS and redirect behaviour is
 //!   part of what clients see;
-//! - `api` holds the endpoints, `stats*` the `/stats` snapshot and its JSON and text renderings;
+//! - `api` holds the endpoints, `stats*` the `/stats` snapshot and its JSON and text renderings, `metrics`
+//!   the same snapshot as Prometheus text for `/metrics`;
 //! - `request` parses queries and reads bodies with limits; responses are laid out in Go's header order by
 //!   `nsq_http::response`, shared with nsqlookupd;
 //! - `nsq_http::serve` runs the router on hyper: title-case header names, a graceful shutdown, and
@@ -15,9 +16,10 @@
 //! provided; they answer 404 like any unknown path.
 
 mod api;
+mod metrics;
 mod request;
 mod router;
-mod stats;
+pub(crate) mod stats;
 mod stats_json;
 mod stats_text;
 

@@ -16,6 +16,7 @@ pub(crate) enum Endpoint {
     Pub,
     Mpub,
     Stats,
+    Metrics,
     TopicCreate,
     TopicDelete,
     TopicEmpty,
@@ -38,6 +39,7 @@ const ROUTES: &[Route<Endpoint>] = &[
     ("POST", "/pub", Endpoint::Pub),
     ("POST", "/mpub", Endpoint::Mpub),
     ("GET", "/stats", Endpoint::Stats),
+    ("GET", "/metrics", Endpoint::Metrics),
     ("POST", "/topic/create", Endpoint::TopicCreate),
     ("POST", "/topic/delete", Endpoint::TopicDelete),
     ("POST", "/topic/empty", Endpoint::TopicEmpty),
@@ -110,6 +112,10 @@ mod tests {
             allow("GET, OPTIONS, PUT")
         );
         assert_eq!(resolve(&Method::HEAD, "/ping", None), allow("GET, OPTIONS"));
+        assert_eq!(
+            resolve(&Method::POST, "/metrics", None),
+            allow("GET, OPTIONS")
+        );
     }
 
     #[test]

@@ -51,10 +51,10 @@ const PEER_STOP_DEADLINE: Duration = Duration::from_secs(2);
 pub struct Identity {
     /// The address consumers dial (`--broadcast-address`).
     pub broadcast_address: String,
-    /// `--broadcast-tcp-port`, or the TCP port listened on.
-    pub tcp_port: u16,
-    /// `--broadcast-http-port`, or the HTTP port listened on.
-    pub http_port: u16,
+    /// `--broadcast-tcp-port`, or the TCP port listened on (-1 for a unix socket).
+    pub tcp_port: i32,
+    /// `--broadcast-http-port`, or the HTTP port listened on (-1 for a unix socket).
+    pub http_port: i32,
     /// The OS hostname.
     pub hostname: String,
     /// `--topology-region`.

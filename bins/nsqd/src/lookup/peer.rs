@@ -203,8 +203,8 @@ impl Peer {
 struct IdentifyBody<'a> {
     broadcast_address: &'a str,
     hostname: &'a str,
-    http_port: u16,
-    tcp_port: u16,
+    http_port: i32,
+    tcp_port: i32,
     topology_region: &'a str,
     topology_zone: &'a str,
     version: &'a str,

@@ -45,7 +45,8 @@ pub(crate) struct Meta {
 #[derive(Debug)]
 pub(crate) struct Client {
     pub(crate) id: u64,
-    pub(crate) remote_addr: SocketAddr,
+    /// The TCP peer; `None` for a client of a unix socket listener.
+    pub(crate) remote_addr: Option<SocketAddr>,
     pub(crate) connect_ts: i64,
     pub(crate) meta: Mutex<Meta>,
     pub(crate) state: AtomicI32,
@@ -64,11 +65,13 @@ pub(crate) struct Client {
 impl Client {
     pub(crate) fn new(
         id: u64,
-        remote_addr: SocketAddr,
+        remote_addr: Option<SocketAddr>,
         connect_ts: i64,
         cancel: CancellationToken,
     ) -> Self {
-        let ip = remote_addr.ip().to_string();
+        // Go starts client_id and hostname at the host part of the remote address; the unix address does not
+        // split into host and port, so they start empty.
+        let ip = remote_addr.map(|a| a.ip().to_string()).unwrap_or_default();
         Self {
             id,
             remote_addr,
@@ -88,6 +91,28 @@ impl Client {
             wake: Notify::new(),
             cancel,
         }
+    }
+
+    /// Whether the client came through a unix socket (no TLS is offered there).
+    pub(crate) fn is_unix(&self) -> bool {
+        self.remote_addr.is_none()
+    }
+
+    /// The peer's IP as the auth servers get it (`remote_ip`); empty for a unix socket client, whose address
+    /// Go cannot split either.
+    pub(crate) fn remote_ip(&self) -> String {
+        self.remote_addr
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default()
+    }
+
+    /// `remote_address` in `/stats`: `ip:port`, or Go's rendering of an unnamed unix socket peer on Linux,
+    /// `@`.
+    pub(crate) fn remote_address(&self) -> String {
+        self.remote_addr.map_or_else(
+            || nsq_http::server::UNIX_REMOTE.to_owned(),
+            |a| a.to_string(),
+        )
     }
 
     pub(crate) fn state(&self) -> i32 {
@@ -132,7 +157,7 @@ impl Client {
             client_id: meta.client_id,
             hostname: meta.hostname,
             version: "V2".to_owned(),
-            remote_address: self.remote_addr.to_string(),
+            remote_address: self.remote_address(),
             state: self.state(),
             ready_count: self.ready_count.load(Ordering::Relaxed),
             in_flight_count: self.in_flight_count.load(Ordering::Relaxed),

@@ -326,7 +326,8 @@ impl Conn {
             return Ok(Some(Bytes::from_static(OK)));
         }
         let opts = &self.ctx.opts;
-        let tls = self.ctx.tls.is_some() && data.tls_v1;
+        // TLS is offered over TCP only: a unix socket client is told `tls_v1: false` and stays in plain text.
+        let tls = self.ctx.tls.is_some() && data.tls_v1 && !self.client.is_unix();
         let deflate = opts.deflate && data.deflate;
         let snappy = opts.snappy && data.snappy;
         let mut deflate_level = if deflate && data.deflate_level > 0 {
@@ -556,7 +557,7 @@ impl Conn {
         let Some(auth) = self.ctx.auth.as_ref() else {
             return Err(failed());
         };
-        let remote_ip = self.client.remote_addr.ip().to_string();
+        let remote_ip = self.client.remote_ip();
         let common_name = self
             .client
             .meta

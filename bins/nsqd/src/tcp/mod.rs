@@ -1,4 +1,5 @@
-//! The TCP side of nsqd: the accept loop (Go's `TCPServer`) and one task pair per connection.
+//! The TCP side of nsqd: the accept loop (Go's `TCPServer`) and one task pair per connection. The listener
+//! is a TCP port or a unix domain socket (`--tcp-address` a path); the protocol is the same over both.
 //!
 //! ```text
 //!             accept loop ──spawn──▶ connection task (reader: conn::Conn::io_loop)
@@ -19,9 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use nsq_http::{Accepted, Listener};
 use nsq_protocol::{encode_frame, FrameType, BAD_PROTOCOL, MAGIC_V2};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -37,7 +38,7 @@ const OUTBOUND_CAPACITY: usize = 1024;
 /// Accepts connections until `shutdown` is cancelled. Each connection's token is a child of `clients`, so
 /// cancelling `clients` closes every connection.
 pub(crate) async fn serve(
-    listener: TcpListener,
+    listener: Listener,
     ctx: Arc<Context>,
     shutdown: CancellationToken,
     clients: CancellationToken,
@@ -50,7 +51,7 @@ pub(crate) async fn serve(
             r = listener.accept() => r,
         };
         match accepted {
-            Ok((stream, _)) => {
+            Ok(stream) => {
                 let id = next_id.fetch_add(1, Ordering::Relaxed);
                 let ctx = Arc::clone(&ctx);
                 let cancel = clients.child_token();
@@ -66,11 +67,14 @@ pub(crate) async fn serve(
 }
 
 /// Go's `tcpServer.Handle`: checks the magic, then runs the V2 protocol.
-async fn handle(mut stream: TcpStream, ctx: Arc<Context>, id: u64, cancel: CancellationToken) {
-    let Ok(remote) = stream.peer_addr() else {
-        return;
+async fn handle(mut stream: Accepted, ctx: Arc<Context>, id: u64, cancel: CancellationToken) {
+    let remote = match &stream {
+        Accepted::Tcp(tcp, peer) => {
+            let _ = tcp.set_nodelay(true);
+            Some(*peer)
+        }
+        Accepted::Unix(_) => None,
     };
-    let _ = stream.set_nodelay(true);
     let mut magic = [0u8; 4];
     let read = tokio::select! {
         () = cancel.cancelled() => return,
@@ -85,7 +89,7 @@ async fn handle(mut stream: TcpStream, ctx: Arc<Context>, id: u64, cancel: Cance
         let _ = stream.write_all(&out).await;
         return;
     }
-    tracing::debug!(client = id, %remote, "new V2 client");
+    tracing::debug!(client = id, remote = %stream.remote_string(), "new V2 client");
     let client = Arc::new(Client::new(
         id,
         remote,
@@ -95,7 +99,10 @@ async fn handle(mut stream: TcpStream, ctx: Arc<Context>, id: u64, cancel: Cance
     let info: Arc<dyn ClientInfo> = client.clone();
     ctx.clients.lock().insert(id, info);
 
-    let (reader, writer) = transport::Stream::split_tcp(stream);
+    let (reader, writer) = match stream {
+        Accepted::Tcp(tcp, _) => transport::Stream::split_tcp(tcp),
+        Accepted::Unix(unix) => transport::Stream::split_unix(unix),
+    };
     let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
     let pump = tokio::spawn(pump::message_pump(
         Arc::clone(&client),

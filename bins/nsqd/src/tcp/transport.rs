@@ -1,4 +1,6 @@
-//! The byte transport under a V2 connection: plain TCP or TLS, split into the reader's half and the pump's half.
+//! The byte transport under a V2 connection: plain TCP, a unix domain socket (`--tcp-address` a path) or TLS,
+//! split into the reader's half and the pump's half. TLS runs over TCP only: IDENTIFY offers no upgrade to a
+//! unix socket client.
 //!
 //! IDENTIFY can switch a connection to TLS after it has been split, so an upgrade puts the halves back together
 //! (the pump hands its half over, see [`Handover`]), runs the handshake on the whole stream and splits the TLS
@@ -14,7 +16,7 @@ use std::time::Duration;
 use nsq_protocol::compress::Encoder;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::net::{unix, TcpStream, UnixStream};
 use tokio::sync::oneshot;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
@@ -28,6 +30,7 @@ pub(crate) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub(crate) enum ReadHalf {
     Plain(OwnedReadHalf),
+    Unix(unix::OwnedReadHalf),
     Tls(tokio::io::ReadHalf<TlsStream<TcpStream>>),
 }
 
@@ -35,6 +38,7 @@ pub(crate) enum ReadHalf {
 #[derive(Debug)]
 pub(crate) enum WriteHalf {
     Plain(OwnedWriteHalf),
+    Unix(unix::OwnedWriteHalf),
     Tls(tokio::io::WriteHalf<TlsStream<TcpStream>>),
 }
 
@@ -57,6 +61,7 @@ pub(crate) struct Handover {
 #[derive(Debug)]
 pub(crate) enum Stream {
     Plain(TcpStream),
+    Unix(UnixStream),
     Tls(Box<TlsStream<TcpStream>>),
 }
 
@@ -67,12 +72,22 @@ impl Stream {
         (ReadHalf::Plain(r), WriteHalf::Plain(w))
     }
 
+    /// Splits a new unix socket connection.
+    pub(crate) fn split_unix(stream: UnixStream) -> (ReadHalf, WriteHalf) {
+        let (r, w) = stream.into_split();
+        (ReadHalf::Unix(r), WriteHalf::Unix(w))
+    }
+
     /// Puts the halves of one connection back together.
     pub(crate) fn reunite(read: ReadHalf, write: WriteHalf) -> io::Result<Self> {
         match (read, write) {
             (ReadHalf::Plain(r), WriteHalf::Plain(w)) => r
                 .reunite(w)
                 .map(Stream::Plain)
+                .map_err(|_| io::Error::other("halves of different connections")),
+            (ReadHalf::Unix(r), WriteHalf::Unix(w)) => r
+                .reunite(w)
+                .map(Stream::Unix)
                 .map_err(|_| io::Error::other("halves of different connections")),
             (ReadHalf::Tls(r), WriteHalf::Tls(w)) => {
                 if !r.is_pair_of(&w) {
@@ -88,6 +103,7 @@ impl Stream {
     pub(crate) fn split(self) -> (ReadHalf, WriteHalf) {
         match self {
             Stream::Plain(s) => Self::split_tcp(s),
+            Stream::Unix(s) => Self::split_unix(s),
             Stream::Tls(s) => {
                 let (r, w) = tokio::io::split(*s);
                 (ReadHalf::Tls(r), WriteHalf::Tls(w))
@@ -98,8 +114,12 @@ impl Stream {
     /// Runs the server side of a TLS handshake (bounded by Go's 5 s) and returns the TLS stream with what the
     /// session negotiated.
     pub(crate) async fn upgrade_tls(self, acceptor: &TlsAcceptor) -> io::Result<(Self, TlsInfo)> {
-        let Stream::Plain(tcp) = self else {
-            return Err(io::Error::other("connection is already TLS"));
+        let tcp = match self {
+            Stream::Plain(tcp) => tcp,
+            Stream::Unix(_) => {
+                return Err(io::Error::other("TLS is not offered over a unix socket"))
+            }
+            Stream::Tls(_) => return Err(io::Error::other("connection is already TLS")),
         };
         let tls = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
             .await
@@ -117,6 +137,7 @@ impl AsyncRead for Stream {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
@@ -130,6 +151,7 @@ impl AsyncWrite for Stream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
@@ -137,6 +159,7 @@ impl AsyncWrite for Stream {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
@@ -144,6 +167,7 @@ impl AsyncWrite for Stream {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
@@ -157,6 +181,7 @@ impl AsyncRead for ReadHalf {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ReadHalf::Plain(r) => Pin::new(r).poll_read(cx, buf),
+            ReadHalf::Unix(r) => Pin::new(r).poll_read(cx, buf),
             ReadHalf::Tls(r) => Pin::new(r).poll_read(cx, buf),
         }
     }
@@ -170,6 +195,7 @@ impl AsyncWrite for WriteHalf {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             WriteHalf::Plain(w) => Pin::new(w).poll_write(cx, buf),
+            WriteHalf::Unix(w) => Pin::new(w).poll_write(cx, buf),
             WriteHalf::Tls(w) => Pin::new(w).poll_write(cx, buf),
         }
     }
@@ -177,6 +203,7 @@ impl AsyncWrite for WriteHalf {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             WriteHalf::Plain(w) => Pin::new(w).poll_flush(cx),
+            WriteHalf::Unix(w) => Pin::new(w).poll_flush(cx),
             WriteHalf::Tls(w) => Pin::new(w).poll_flush(cx),
         }
     }
@@ -184,6 +211,7 @@ impl AsyncWrite for WriteHalf {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             WriteHalf::Plain(w) => Pin::new(w).poll_shutdown(cx),
+            WriteHalf::Unix(w) => Pin::new(w).poll_shutdown(cx),
             WriteHalf::Tls(w) => Pin::new(w).poll_shutdown(cx),
         }
     }

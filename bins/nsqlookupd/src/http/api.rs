@@ -33,6 +33,7 @@ pub(crate) fn handle(ctx: &Context, endpoint: Endpoint, raw_query: Option<&str>)
             },
         )),
         Endpoint::Nodes => Ok(nodes(ctx)),
+        Endpoint::Metrics => Ok(super::metrics::handle(ctx)),
         Endpoint::Debug => Ok(debug(ctx)),
         Endpoint::Channels => parse_query(raw_query).and_then(|q| {
             let topic = require(&q, "topic", "MISSING_ARG_TOPIC")?;

@@ -4,13 +4,14 @@
 //! - [`router()`] builds the axum `Router`; one fallback handler routes by itself (the `router` module holds
 //!   lookupd's table, matched by `nsq_http::router`), because httprouter's 405, OPTIONS and redirect behaviour
 //!   is part of what clients see;
-//! - `api` holds the endpoints; `nsq_http::response`, shared with nsqd, lays answers out in Go's header order;
+//! - `api` holds the endpoints (`metrics` the Prometheus `/metrics` one); `nsq_http::response`, shared with nsqd, lays answers out in Go's header order;
 //! - `nsq_http::serve` runs it on hyper: title-case header names, Go's answer to a request line it
 //!   cannot parse, and a graceful shutdown.
 //!
 //! Request bodies are never read: no lookupd endpoint uses one (Go reads and ignores them).
 
 mod api;
+mod metrics;
 mod router;
 
 use std::sync::Arc;

@@ -18,6 +18,7 @@ pub(crate) enum Endpoint {
     Topics,
     Channels,
     Nodes,
+    Metrics,
     TopicCreate,
     TopicDelete,
     ChannelCreate,
@@ -34,6 +35,7 @@ const ROUTES: &[Route<Endpoint>] = &[
     ("GET", "/topics", Endpoint::Topics),
     ("GET", "/channels", Endpoint::Channels),
     ("GET", "/nodes", Endpoint::Nodes),
+    ("GET", "/metrics", Endpoint::Metrics),
     ("POST", "/topic/create", Endpoint::TopicCreate),
     ("POST", "/topic/delete", Endpoint::TopicDelete),
     ("POST", "/channel/create", Endpoint::ChannelCreate),
@@ -94,6 +96,14 @@ mod tests {
         assert_eq!(
             resolve(&Method::GET, "/channel/delete", None),
             not_allowed("OPTIONS, POST")
+        );
+        assert_eq!(
+            resolve(&Method::GET, "/metrics", None),
+            handle(Endpoint::Metrics)
+        );
+        assert_eq!(
+            resolve(&Method::PUT, "/metrics", None),
+            not_allowed("GET, OPTIONS")
         );
         assert_eq!(
             resolve(&Method::OPTIONS, "/lookup", None),
