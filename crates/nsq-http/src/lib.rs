@@ -17,6 +17,7 @@
 
 pub mod daemon;
 pub mod gofmt;
+pub mod prometheus;
 pub mod query;
 pub mod response;
 pub mod router;

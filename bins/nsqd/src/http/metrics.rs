@@ -7,21 +7,18 @@
 //! written here by hand: `# HELP` and `# TYPE` once per family, then the family's samples, families in a fixed
 //! order and samples in the snapshot's (topic and channel names sorted).
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::response::Response;
-use hyper::header::{self, HeaderValue};
 use hyper::StatusCode;
 use nsq_core::stats::{ChannelStats, E2eStats, TopicStats};
-use nsq_http::response::{v1_error, GoResponse};
+use nsq_http::prometheus::{
+    self, counter, format_float, gauge, Exposition, Family, Process, Samples, Value,
+};
+use nsq_http::response::v1_error;
 
 use super::stats::{self, Snapshot, StatsParams};
 use crate::context::Context;
-
-/// The `Content-Type` Prometheus expects for the text format.
-const EXPOSITION_CONTENT_TYPE: HeaderValue =
-    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
 
 /// `GET /metrics`. Like `/stats`, the snapshot and its rendering run on the blocking pool.
 pub(crate) async fn handle(ctx: &Arc<Context>) -> Response {
@@ -36,14 +33,17 @@ pub(crate) async fn handle(ctx: &Arc<Context>) -> Response {
             include_mem: true,
         };
         let snap = stats::snapshot(&ctx, &params);
-        render(&snap, open_fds())
+        // The start time `/stats` reports, so the two agree to the second.
+        #[allow(clippy::cast_precision_loss)]
+        let process = Process {
+            start_time_seconds: Some(snap.start_time as f64),
+            ..Process::read()
+        };
+        render(&snap, &process)
     })
     .await;
     match rendered {
-        Ok(body) => GoResponse::new(StatusCode::OK)
-            .header(header::CONTENT_TYPE, EXPOSITION_CONTENT_TYPE)
-            .typed_body(body)
-            .build(),
+        Ok(body) => prometheus::response(body),
         Err(err) => {
             tracing::error!("/metrics task failed: {err}");
             v1_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR")
@@ -51,21 +51,14 @@ pub(crate) async fn handle(ctx: &Arc<Context>) -> Response {
     }
 }
 
-/// Renders a snapshot; `open_fds` is `None` where it could not be counted.
-fn render(snap: &Snapshot, open_fds: Option<u64>) -> String {
+/// Renders a snapshot with the process figures.
+fn render(snap: &Snapshot, process: &Process) -> String {
     let topics = snap.topics.as_deref().unwrap_or_default();
     let mut exp = Exposition::default();
 
     exp.family(BUILD_INFO)
         .sample(&[("version", crate::NSQ_VERSION)], 1_u64);
-    exp.family(START_TIME).sample(&[], snap.start_time);
-    // `/proc` missing leaves the resident set size at 0, which would be a wrong figure: leave it out.
-    if let Some(rss) = snap.memory.map(|m| m.heap_in_use_bytes).filter(|&b| b > 0) {
-        exp.family(RESIDENT_MEMORY).sample(&[], rss);
-    }
-    if let Some(fds) = open_fds {
-        exp.family(OPEN_FDS).sample(&[], fds);
-    }
+    exp.process(process);
 
     exp.family(TOPICS).sample(&[], topics.len());
     let producers = snap.producers.as_deref().map_or(0, <[_]>::len);
@@ -77,30 +70,56 @@ fn render(snap: &Snapshot, open_fds: Option<u64>) -> String {
         .sum();
     exp.family(CONSUMERS).sample(&[], consumers);
 
-    exp.per_topic(TOPIC_DEPTH, topics, |t| t.depth.into());
-    exp.per_topic(TOPIC_BACKEND_DEPTH, topics, |t| t.backend_depth.into());
-    exp.per_topic(TOPIC_MESSAGES, topics, |t| t.message_count.into());
-    exp.per_topic(TOPIC_MESSAGE_BYTES, topics, |t| t.message_bytes.into());
-    exp.per_topic(TOPIC_PAUSED, topics, |t| t.paused.into());
-    exp.per_topic(TOPIC_CHANNELS, topics, |t| t.channels.len().into());
+    per_topic(&mut exp, TOPIC_DEPTH, topics, |t| t.depth.into());
+    per_topic(&mut exp, TOPIC_BACKEND_DEPTH, topics, |t| {
+        t.backend_depth.into()
+    });
+    per_topic(&mut exp, TOPIC_MESSAGES, topics, |t| t.message_count.into());
+    per_topic(&mut exp, TOPIC_MESSAGE_BYTES, topics, |t| {
+        t.message_bytes.into()
+    });
+    per_topic(&mut exp, TOPIC_PAUSED, topics, |t| t.paused.into());
+    per_topic(&mut exp, TOPIC_CHANNELS, topics, |t| {
+        t.channels.len().into()
+    });
     let mut e2e = exp.family(TOPIC_E2E);
     for t in topics {
-        e2e.quantiles(&[("topic", &t.topic_name)], &t.e2e_processing_latency);
+        quantiles(
+            &mut e2e,
+            &[("topic", &t.topic_name)],
+            &t.e2e_processing_latency,
+        );
     }
     let mut e2e = exp.family(TOPIC_E2E_SAMPLES);
     for t in topics {
-        e2e.window_count(&[("topic", &t.topic_name)], &t.e2e_processing_latency);
+        window_count(
+            &mut e2e,
+            &[("topic", &t.topic_name)],
+            &t.e2e_processing_latency,
+        );
     }
 
-    exp.per_channel(CHANNEL_DEPTH, topics, |c| c.depth.into());
-    exp.per_channel(CHANNEL_BACKEND_DEPTH, topics, |c| c.backend_depth.into());
-    exp.per_channel(CHANNEL_IN_FLIGHT, topics, |c| c.in_flight_count.into());
-    exp.per_channel(CHANNEL_DEFERRED, topics, |c| c.deferred_count.into());
-    exp.per_channel(CHANNEL_MESSAGES, topics, |c| c.message_count.into());
-    exp.per_channel(CHANNEL_REQUEUES, topics, |c| c.requeue_count.into());
-    exp.per_channel(CHANNEL_TIMEOUTS, topics, |c| c.timeout_count.into());
-    exp.per_channel(CHANNEL_CLIENTS, topics, |c| c.client_count.into());
-    exp.per_channel(CHANNEL_PAUSED, topics, |c| c.paused.into());
+    per_channel(&mut exp, CHANNEL_DEPTH, topics, |c| c.depth.into());
+    per_channel(&mut exp, CHANNEL_BACKEND_DEPTH, topics, |c| {
+        c.backend_depth.into()
+    });
+    per_channel(&mut exp, CHANNEL_IN_FLIGHT, topics, |c| {
+        c.in_flight_count.into()
+    });
+    per_channel(&mut exp, CHANNEL_DEFERRED, topics, |c| {
+        c.deferred_count.into()
+    });
+    per_channel(&mut exp, CHANNEL_MESSAGES, topics, |c| {
+        c.message_count.into()
+    });
+    per_channel(&mut exp, CHANNEL_REQUEUES, topics, |c| {
+        c.requeue_count.into()
+    });
+    per_channel(&mut exp, CHANNEL_TIMEOUTS, topics, |c| {
+        c.timeout_count.into()
+    });
+    per_channel(&mut exp, CHANNEL_CLIENTS, topics, |c| c.client_count.into());
+    per_channel(&mut exp, CHANNEL_PAUSED, topics, |c| c.paused.into());
     let mut e2e = exp.family(CHANNEL_E2E);
     for t in topics {
         for c in &t.channels {
@@ -108,7 +127,7 @@ fn render(snap: &Snapshot, open_fds: Option<u64>) -> String {
                 ("topic", t.topic_name.as_str()),
                 ("channel", &c.channel_name),
             ];
-            e2e.quantiles(&labels, &c.e2e_processing_latency);
+            quantiles(&mut e2e, &labels, &c.e2e_processing_latency);
         }
     }
     let mut e2e = exp.family(CHANNEL_E2E_SAMPLES);
@@ -118,49 +137,16 @@ fn render(snap: &Snapshot, open_fds: Option<u64>) -> String {
                 ("topic", t.topic_name.as_str()),
                 ("channel", &c.channel_name),
             ];
-            e2e.window_count(&labels, &c.e2e_processing_latency);
+            window_count(&mut e2e, &labels, &c.e2e_processing_latency);
         }
     }
     exp.finish()
-}
-
-/// The number of open file descriptors, from `/proc/self/fd` (Linux); `None` elsewhere.
-fn open_fds() -> Option<u64> {
-    let dir = std::fs::read_dir("/proc/self/fd").ok()?;
-    // The listing holds one descriptor itself while it runs; it is not one of the daemon's.
-    let listed = dir.count() as u64;
-    Some(listed.saturating_sub(1))
-}
-
-const fn gauge(name: &'static str, help: &'static str) -> Family {
-    Family {
-        name,
-        kind: Kind::Gauge,
-        help,
-    }
-}
-
-const fn counter(name: &'static str, help: &'static str) -> Family {
-    Family {
-        name,
-        kind: Kind::Counter,
-        help,
-    }
 }
 
 const BUILD_INFO: Family = gauge(
     "nsq_build_info",
     "Always 1; the version label is the NSQ version this nsqd is compatible with.",
 );
-const START_TIME: Family = gauge(
-    "process_start_time_seconds",
-    "Start time of the process since the Unix epoch in seconds.",
-);
-const RESIDENT_MEMORY: Family = gauge(
-    "process_resident_memory_bytes",
-    "Resident memory size in bytes.",
-);
-const OPEN_FDS: Family = gauge("process_open_fds", "Number of open file descriptors.");
 const TOPICS: Family = gauge("nsq_topics", "Number of topics.");
 const PRODUCERS: Family = gauge(
     "nsq_producer_clients",
@@ -238,214 +224,52 @@ const CHANNEL_E2E_SAMPLES: Family = gauge(
     "Latencies recorded in the current window of the channel's quantiles.",
 );
 
-/// A metric type, as written on the `# TYPE` line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Counter,
-    Gauge,
-}
-
-impl Kind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Counter => "counter",
-            Self::Gauge => "gauge",
-        }
-    }
-}
-
-/// A metric family: the name its samples carry, its type and its help text.
-#[derive(Debug, Clone, Copy)]
-struct Family {
-    name: &'static str,
-    kind: Kind,
-    help: &'static str,
-}
-
-/// A sample value. Integers are written exactly (an `f64` would round counters past 2^53).
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Value {
-    Int(i128),
-    Float(f64),
-}
-
-impl From<u64> for Value {
-    fn from(v: u64) -> Self {
-        Self::Int(v.into())
-    }
-}
-
-impl From<i64> for Value {
-    fn from(v: i64) -> Self {
-        Self::Int(v.into())
-    }
-}
-
-impl From<usize> for Value {
-    fn from(v: usize) -> Self {
-        Self::Int(i128::try_from(v).unwrap_or(i128::MAX))
-    }
-}
-
-impl From<bool> for Value {
-    fn from(v: bool) -> Self {
-        Self::Int(v.into())
-    }
-}
-
-impl From<f64> for Value {
-    fn from(v: f64) -> Self {
-        Self::Float(v)
-    }
-}
-
-/// The text being written, and the families written so far (each may appear only once).
-#[derive(Debug, Default)]
-struct Exposition {
-    out: String,
-    families: Vec<&'static str>,
-}
-
-impl Exposition {
-    /// Starts a family. Its `# HELP` and `# TYPE` lines are written with its first sample, so a family
-    /// without samples (no topics yet, say) is left out entirely.
-    fn family(&mut self, family: Family) -> Samples<'_> {
-        debug_assert!(
-            !self.families.contains(&family.name),
-            "metric family {} started twice",
-            family.name
-        );
-        self.families.push(family.name);
-        Samples {
-            out: &mut self.out,
-            family,
-            headed: false,
-        }
-    }
-
-    /// One sample per topic.
-    fn per_topic(
-        &mut self,
-        family: Family,
-        topics: &[TopicStats],
-        value: impl Fn(&TopicStats) -> Value,
-    ) {
-        let mut samples = self.family(family);
-        for t in topics {
-            samples.sample(&[("topic", &t.topic_name)], value(t));
-        }
-    }
-
-    /// One sample per channel, topic by topic.
-    fn per_channel(
-        &mut self,
-        family: Family,
-        topics: &[TopicStats],
-        value: impl Fn(&ChannelStats) -> Value,
-    ) {
-        let mut samples = self.family(family);
-        for t in topics {
-            for c in &t.channels {
-                samples.sample(
-                    &[("topic", &t.topic_name), ("channel", &c.channel_name)],
-                    value(c),
-                );
-            }
-        }
-    }
-
-    fn finish(self) -> String {
-        self.out
-    }
-}
-
-/// The samples of one family.
-#[derive(Debug)]
-struct Samples<'a> {
-    out: &'a mut String,
+/// One sample per topic.
+fn per_topic(
+    exp: &mut Exposition,
     family: Family,
-    headed: bool,
+    topics: &[TopicStats],
+    value: impl Fn(&TopicStats) -> Value,
+) {
+    let mut samples = exp.family(family);
+    for t in topics {
+        samples.sample(&[("topic", &t.topic_name)], value(t));
+    }
 }
 
-impl Samples<'_> {
-    /// Writes `name{label="value",...} value`, after the family's header if this is its first sample.
-    fn sample(&mut self, labels: &[(&str, &str)], value: impl Into<Value>) {
-        // Writing to a String cannot fail.
-        if !self.headed {
-            self.headed = true;
-            let _ = writeln!(
-                self.out,
-                "# HELP {} {}",
-                self.family.name,
-                escape_help(self.family.help)
+/// One sample per channel, topic by topic.
+fn per_channel(
+    exp: &mut Exposition,
+    family: Family,
+    topics: &[TopicStats],
+    value: impl Fn(&ChannelStats) -> Value,
+) {
+    let mut samples = exp.family(family);
+    for t in topics {
+        for c in &t.channels {
+            samples.sample(
+                &[("topic", &t.topic_name), ("channel", &c.channel_name)],
+                value(c),
             );
-            let _ = writeln!(
-                self.out,
-                "# TYPE {} {}",
-                self.family.name,
-                self.family.kind.as_str()
-            );
-        }
-        self.out.push_str(self.family.name);
-        if !labels.is_empty() {
-            self.out.push('{');
-            for (i, (name, value)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.out.push(',');
-                }
-                let _ = write!(self.out, "{name}=\"{}\"", escape_label_value(value));
-            }
-            self.out.push('}');
-        }
-        self.out.push(' ');
-        match value.into() {
-            Value::Int(v) => {
-                let _ = write!(self.out, "{v}");
-            }
-            Value::Float(v) => self.out.push_str(&format_float(v)),
-        }
-        self.out.push('\n');
-    }
-
-    /// One sample per configured quantile, in seconds; nothing when no quantiles are configured.
-    fn quantiles(&mut self, labels: &[(&str, &str)], e2e: &E2eStats) {
-        for &(quantile, nanos) in e2e.percentiles.as_deref().unwrap_or_default() {
-            let quantile = format_float(quantile);
-            let mut with_quantile = labels.to_vec();
-            with_quantile.push(("quantile", &quantile));
-            self.sample(&with_quantile, nanos / 1e9);
-        }
-    }
-
-    /// The window's sample count, when quantiles are configured.
-    fn window_count(&mut self, labels: &[(&str, &str)], e2e: &E2eStats) {
-        if e2e.percentiles.is_some() {
-            self.sample(labels, e2e.count);
         }
     }
 }
 
-/// A float as the text format spells it (`NaN`, `+Inf`, `-Inf`, else Rust's shortest round-trip form).
-fn format_float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_owned()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
-    } else {
-        v.to_string()
+/// One sample per configured quantile, in seconds; nothing when no quantiles are configured.
+fn quantiles(samples: &mut Samples<'_>, labels: &[(&str, &str)], e2e: &E2eStats) {
+    for &(quantile, nanos) in e2e.percentiles.as_deref().unwrap_or_default() {
+        let quantile = format_float(quantile);
+        let mut with_quantile = labels.to_vec();
+        with_quantile.push(("quantile", &quantile));
+        samples.sample(&with_quantile, nanos / 1e9);
     }
 }
 
-/// A `# HELP` text with `\` and line feeds escaped.
-fn escape_help(text: &str) -> String {
-    text.replace('\\', r"\\").replace('\n', r"\n")
-}
-
-/// A label value with `\`, `"` and line feeds escaped.
-fn escape_label_value(text: &str) -> String {
-    text.replace('\\', r"\\")
-        .replace('"', "\\\"")
-        .replace('\n', r"\n")
+/// The window's sample count, when quantiles are configured.
+fn window_count(samples: &mut Samples<'_>, labels: &[(&str, &str)], e2e: &E2eStats) {
+    if e2e.percentiles.is_some() {
+        samples.sample(labels, e2e.count);
+    }
 }
 
 #[cfg(test)]
@@ -454,6 +278,15 @@ mod tests {
 
     use super::super::stats::MemStats;
     use super::*;
+
+    /// The process figures the rendering tests expect to see.
+    fn process() -> Process {
+        Process {
+            start_time_seconds: Some(1_700_000_000.0),
+            resident_memory_bytes: Some(4096),
+            open_fds: Some(12),
+        }
+    }
 
     fn channel(name: &str, clients: usize) -> ChannelStats {
         ChannelStats {
@@ -519,49 +352,16 @@ mod tests {
     }
 
     #[test]
-    fn label_values_and_help_are_escaped() {
-        assert_eq!(escape_label_value(r#"a\b"c"#), r#"a\\b\"c"#);
-        assert_eq!(escape_label_value("line\nnext"), r"line\nnext");
-        assert_eq!(escape_help("x\\y\nz \"q\""), r#"x\\y\nz "q""#);
+    fn families_without_topics_are_left_out() {
         let mut exp = Exposition::default();
-        exp.family(gauge("t", "a \\ help\ntext"))
-            .sample(&[("topic", "we\"ird\\\n")], 1_u64);
-        assert_eq!(
-            exp.finish(),
-            "# HELP t a \\\\ help\\ntext\n# TYPE t gauge\nt{topic=\"we\\\"ird\\\\\\n\"} 1\n"
-        );
-    }
-
-    #[test]
-    fn values_are_exact_integers_or_prometheus_floats() {
-        let mut exp = Exposition::default();
-        let mut s = exp.family(counter("c_total", "h"));
-        s.sample(&[], u64::MAX);
-        s.sample(&[("a", "1"), ("b", "2")], -3_i64);
-        s.sample(&[], true);
-        s.sample(&[], 0.0025);
-        s.sample(&[], f64::NAN);
-        s.sample(&[], f64::INFINITY);
-        s.sample(&[], f64::NEG_INFINITY);
-        assert_eq!(
-            exp.finish(),
-            "# HELP c_total h\n# TYPE c_total counter\nc_total 18446744073709551615\n\
-             c_total{a=\"1\",b=\"2\"} -3\nc_total 1\nc_total 0.0025\nc_total NaN\nc_total +Inf\n\
-             c_total -Inf\n"
-        );
-    }
-
-    #[test]
-    fn empty_family_is_left_out() {
-        let mut exp = Exposition::default();
-        exp.family(gauge("nothing", "h"));
-        exp.per_topic(TOPIC_DEPTH, &[], |t| t.depth.into());
+        per_topic(&mut exp, TOPIC_DEPTH, &[], |t| t.depth.into());
+        per_channel(&mut exp, CHANNEL_DEPTH, &[], |c| c.depth.into());
         assert_eq!(exp.finish(), "");
     }
 
     #[test]
     fn each_family_is_headed_once_and_its_samples_are_contiguous() {
-        let text = render(&snapshot(two_topics()), Some(12));
+        let text = render(&snapshot(two_topics()), &process());
         let mut seen: Vec<&str> = Vec::new();
         let mut current = "";
         for line in text.lines() {
@@ -579,9 +379,9 @@ mod tests {
         }
         let families = [
             BUILD_INFO,
-            START_TIME,
-            RESIDENT_MEMORY,
-            OPEN_FDS,
+            prometheus::START_TIME,
+            prometheus::RESIDENT_MEMORY,
+            prometheus::OPEN_FDS,
             TOPICS,
             PRODUCERS,
             CONSUMERS,
@@ -609,7 +409,7 @@ mod tests {
 
     #[test]
     fn snapshot_values_land_in_their_samples() {
-        let text = render(&snapshot(two_topics()), Some(12));
+        let text = render(&snapshot(two_topics()), &process());
         assert_eq!(
             samples(&text, "nsq_build_info"),
             [r#"nsq_build_info{version="1.3.0"} 1"#]
@@ -684,19 +484,12 @@ mod tests {
 
     #[test]
     fn no_topics_leaves_only_daemon_figures() {
-        let mut snap = snapshot(Vec::new());
-        snap.memory = None;
-        let text = render(&snap, None);
+        let snap = snapshot(Vec::new());
+        let text = render(&snap, &Process::default());
         assert!(samples(&text, "process_resident_memory_bytes").is_empty());
         assert!(samples(&text, "process_open_fds").is_empty());
         assert_eq!(samples(&text, "nsq_topics"), ["nsq_topics 0"]);
         assert!(!text.contains("nsq_topic_depth"));
         assert!(!text.contains("nsq_channel_"));
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn open_fds_are_counted_on_linux() {
-        assert!(open_fds().is_some_and(|n| n >= 3));
     }
 }
