@@ -11,12 +11,17 @@
 #   BATCH_SIZE (200), PIPELINE (8), WORKERS (cores), NSQD (path to the daemon, for example a Go
 #   nsqd to compare with), SKIP_BUILD=1 (use the binaries as built), RESULTS (JSON lines file),
 #   MEM_QUEUE_SIZE (1000000; 0 sends every message through the diskqueue), WRITE_COUNT (stop the
-#   writer after this many messages instead of at $RUNFOR), SKIP_LATENCY=1 (no latency run).
+#   writer after this many messages instead of at $RUNFOR), SKIP_LATENCY=1 (no latency run),
+#   TLS=1 (every connection upgrades to TLS; nsqd gets tests/certs/server.{pem,key}),
+#   COMPRESSION=snappy|deflate (every connection compresses, after TLS when both are on),
+#   DEFLATE_LEVEL (6, with COMPRESSION=deflate), READ_RUNFOR ($RUNFOR: the longest the reader
+#   may take to drain; it stops as soon as it has, so a longer limit does not dilute its figure).
 # benches/disk.sh runs the disk cases (--mem-queue-size=0 and a spilled backlog) on top of this.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 RUNFOR=${RUNFOR:-10s}
+READ_RUNFOR=${READ_RUNFOR:-$RUNFOR}
 LATENCY_RUNFOR=${LATENCY_RUNFOR:-5s}
 RATE=${RATE:-1000}
 SIZE=${SIZE:-200}
@@ -36,22 +41,40 @@ fi
 source benches/common.sh
 trap stop_nsqd EXIT
 
-start_nsqd --mem-queue-size="$MEM_QUEUE_SIZE" "$@"
+features=()
+nsqd_tls=()
+if [[ -n ${TLS:-} && ${TLS} != 0 ]]; then
+    features+=(--tls)
+    nsqd_tls=(--tls-cert=tests/certs/server.pem --tls-key=tests/certs/server.key)
+fi
+case ${COMPRESSION:-} in
+"") ;;
+snappy) features+=(--snappy) ;;
+deflate) features+=(--deflate --deflate-level "${DEFLATE_LEVEL:-6}") ;;
+*)
+    echo "COMPRESSION must be snappy or deflate, not '$COMPRESSION'" >&2
+    exit 1
+    ;;
+esac
+TRANSPORT=plain
+if ((${#features[@]})); then TRANSPORT="${features[*]}"; fi
 
-common=(--nsqd-tcp-address "$ADDR" --size "$SIZE" --mem-pid "$NSQD_PID" --json)
+start_nsqd --mem-queue-size="$MEM_QUEUE_SIZE" "${nsqd_tls[@]}" "$@"
+
+common=(--nsqd-tcp-address "$ADDR" --size "$SIZE" --mem-pid "$NSQD_PID" --json "${features[@]}")
 workers=()
 if [[ -n ${WORKERS:-} ]]; then workers=(--workers "$WORKERS"); fi
 
 count=()
 if [[ -n ${WRITE_COUNT:-} ]]; then count=(--count "$WRITE_COUNT"); fi
 
-echo "writer: $RUNFOR${WRITE_COUNT:+ or $WRITE_COUNT msgs}, MPUB batches of $BATCH_SIZE x ${SIZE}B, pipeline $PIPELINE"
+echo "writer: $RUNFOR${WRITE_COUNT:+ or $WRITE_COUNT msgs}, MPUB batches of $BATCH_SIZE x ${SIZE}B, pipeline $PIPELINE, transport: $TRANSPORT"
 W=$("$BENCH" writer "${common[@]}" "${workers[@]}" "${count[@]}" --runfor "$RUNFOR" \
     --batch-size "$BATCH_SIZE" --pipeline "$PIPELINE")
 WRITTEN=$(field "$W" msgs)
 
-echo "reader: up to $RUNFOR, RDY 2500, draining $WRITTEN messages"
-R=$("$BENCH" reader "${common[@]}" "${workers[@]}" --runfor "$RUNFOR" --rdy 2500 --count "$WRITTEN")
+echo "reader: up to $READ_RUNFOR, RDY 2500, draining $WRITTEN messages"
+R=$("$BENCH" reader "${common[@]}" "${workers[@]}" --runfor "$READ_RUNFOR" --rdy 2500 --count "$WRITTEN")
 
 L=
 if [[ -z ${SKIP_LATENCY:-} ]]; then
@@ -63,7 +86,7 @@ mkdir -p "$(dirname "$RESULTS")"
 printf '%s\n' "$W" "$R" ${L:+"$L"} >"$RESULTS"
 
 echo
-echo "== results ($NSQD, mem-queue-size=$MEM_QUEUE_SIZE $*) =="
+echo "== results ($NSQD, mem-queue-size=$MEM_QUEUE_SIZE $*, transport: $TRANSPORT) =="
 printf '%-4s %11.1f msgs/s %7.1f MB/s %10s msgs in %6.2fs   nsqd peak RSS %s MiB\n' \
     PUB "$(field "$W" ops_per_s)" "$(field "$W" mb_per_s)" "$WRITTEN" \
     "$(field "$W" duration_s)" "$(mib "$(field "$W" peak_rss_kb)")"

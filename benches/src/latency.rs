@@ -14,7 +14,7 @@ use bytes::BufMut;
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::conn::Conn;
+use crate::conn::{Conn, Features};
 use crate::report::LatencyReport;
 use crate::wire::{self, Frame};
 
@@ -45,6 +45,11 @@ pub struct LatencyConfig {
 
 /// Runs one publish/subscribe phase per RDY value and returns their latency summaries.
 pub async fn run(cfg: &LatencyConfig) -> io::Result<Vec<LatencyReport>> {
+    run_with(cfg, Features::default()).await
+}
+
+/// [`run`] with both connections of every phase negotiating `features` in IDENTIFY.
+pub async fn run_with(cfg: &LatencyConfig, features: Features) -> io::Result<Vec<LatencyReport>> {
     let epoch = Instant::now();
     // A per-process tag lets the subscriber ignore messages left on the topic by earlier runs.
     let run_tag = SystemTime::now()
@@ -53,21 +58,24 @@ pub async fn run(cfg: &LatencyConfig) -> io::Result<Vec<LatencyReport>> {
     let mut reports = Vec::with_capacity(cfg.rdys.len());
     for (phase, &rdy) in cfg.rdys.iter().enumerate() {
         let tag = run_tag.wrapping_add(phase as u64);
-        reports.push(run_phase(cfg, rdy, tag, epoch).await?);
+        reports.push(run_phase(cfg, features, rdy, tag, epoch).await?);
     }
     Ok(reports)
 }
 
 async fn run_phase(
     cfg: &LatencyConfig,
+    features: Features,
     rdy: u32,
     tag: u64,
     epoch: Instant,
 ) -> io::Result<LatencyReport> {
-    let identify = cfg.identify.then(|| wire::identify_json("latency"));
+    let identify = cfg
+        .identify
+        .then(|| wire::identify_json_with("latency", &features));
     // An ephemeral channel per phase: it sees only this phase's messages and disappears after.
     let channel = format!("latency_rdy{rdy}#ephemeral");
-    let mut sub = Conn::connect(&cfg.addr, identify.as_deref()).await?;
+    let mut sub = Conn::connect_with(&cfg.addr, identify.as_deref(), features).await?;
     wire::encode_sub(sub.wbuf(), &cfg.topic, &channel);
     sub.flush().await?;
     sub.expect_ok("SUB").await?;
@@ -76,7 +84,7 @@ async fn run_phase(
 
     let (total_tx, total_rx) = watch::channel(None);
     let subscriber = tokio::spawn(subscribe(sub, total_rx, tag, epoch));
-    let published = match publish(cfg, identify.as_deref(), tag, epoch).await {
+    let published = match publish(cfg, identify.as_deref(), features, tag, epoch).await {
         Ok(n) => n,
         Err(e) => {
             subscriber.abort();
@@ -93,10 +101,11 @@ async fn run_phase(
 async fn publish(
     cfg: &LatencyConfig,
     identify: Option<&str>,
+    features: Features,
     tag: u64,
     epoch: Instant,
 ) -> io::Result<u64> {
-    let mut conn = Conn::connect(&cfg.addr, identify).await?;
+    let mut conn = Conn::connect_with(&cfg.addr, identify, features).await?;
     let rate = f64::from(cfg.rate.max(1));
     // Tokio timers have millisecond resolution, so above 1000 msgs/s each tick sends the
     // messages that are due rather than one message per tick.

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::conn::Conn;
+use crate::conn::{Conn, Features};
 use crate::report::Throughput;
 use crate::wire::{self, Frame};
 use crate::StartAt;
@@ -47,11 +47,18 @@ pub struct ReaderConfig {
 /// Subscribes every worker, waits for the start time, consumes until `runfor` elapses or
 /// `count` messages arrived, and returns the receive throughput.
 pub async fn run(cfg: &ReaderConfig) -> io::Result<Throughput> {
-    let identify = cfg.identify.then(|| wire::identify_json("reader"));
+    run_with(cfg, Features::default()).await
+}
+
+/// [`run`] with every connection negotiating `features` (TLS, compression) in IDENTIFY.
+pub async fn run_with(cfg: &ReaderConfig, features: Features) -> io::Result<Throughput> {
+    let identify = cfg
+        .identify
+        .then(|| wire::identify_json_with("reader", &features));
     let workers = cfg.workers.max(1);
     let mut conns = Vec::with_capacity(workers);
     for _ in 0..workers {
-        let mut conn = Conn::connect(&cfg.addr, identify.as_deref()).await?;
+        let mut conn = Conn::connect_with(&cfg.addr, identify.as_deref(), features).await?;
         wire::encode_sub(conn.wbuf(), &cfg.topic, &cfg.channel);
         conn.flush().await?;
         conn.expect_ok("SUB").await?;

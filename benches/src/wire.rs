@@ -1,7 +1,9 @@
 //! The handful of NSQ V2 client-side encoders and frame decoders the bench tool needs.
 //!
-//! The tool deliberately does not use `nsq-protocol`: it is a black-box client that must keep
-//! working (and keep measuring the same bytes) while the server-side crates change. Everything
+//! The tool deliberately does not use `nsq-protocol`'s command and frame codecs: it is a
+//! black-box client that must keep working (and keep measuring the same bytes) while the
+//! server-side crates change. (Only the stream compression formats, which Go fixes, come from
+//! `nsq_protocol::compress`; see [`crate::conn`].) Everything
 //! here is sans-IO: encoders append to a caller-owned `BytesMut`, and decoders borrow from the
 //! read buffer so the hot paths allocate nothing per message.
 //!
@@ -13,6 +15,9 @@
 use std::io;
 
 use bytes::{BufMut, BytesMut};
+use nsq_protocol::compress::Codec;
+
+use crate::conn::Features;
 
 /// The four bytes that select protocol V2 at the start of every connection.
 pub const MAGIC_V2: &[u8; 4] = b"  V2";
@@ -173,10 +178,30 @@ where
 /// Builds the IDENTIFY JSON the tool sends: enough for nsqd to name the client in `/stats`,
 /// without feature negotiation so the answer is a plain `OK`.
 pub fn identify_json(role: &str) -> String {
-    format!(
-        "{{\"client_id\":\"nsq_bench_{role}\",\"hostname\":\"nsq_bench\",\"user_agent\":\"nsq_bench/{}\",\"feature_negotiation\":false}}",
-        env!("CARGO_PKG_VERSION")
-    )
+    identify_json_with(role, &Features::default())
+}
+
+/// Like [`identify_json`], and when `features` asks for anything, with `feature_negotiation`
+/// and the `tls_v1`, `snappy`, `deflate` and `deflate_level` fields that request it (nsqd then
+/// answers with a JSON object, see [`crate::conn::Conn::connect_with`]).
+pub fn identify_json_with(role: &str, features: &Features) -> String {
+    let mut json = format!(
+        "{{\"client_id\":\"nsq_bench_{role}\",\"hostname\":\"nsq_bench\",\"user_agent\":\"nsq_bench/{}\",\"feature_negotiation\":{}",
+        env!("CARGO_PKG_VERSION"),
+        features.any()
+    );
+    if features.tls {
+        json.push_str(",\"tls_v1\":true");
+    }
+    match features.compression {
+        None => {}
+        Some(Codec::Snappy) => json.push_str(",\"snappy\":true"),
+        Some(Codec::Deflate { level }) => {
+            json.push_str(&format!(",\"deflate\":true,\"deflate_level\":{level}"));
+        }
+    }
+    json.push('}');
+    json
 }
 
 /// Builds an `InvalidData` error, the kind used for every protocol violation.
@@ -282,5 +307,31 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&identify_json("writer")).unwrap();
         assert_eq!(v["client_id"], "nsq_bench_writer");
         assert_eq!(v["feature_negotiation"], false);
+        assert!(v.get("tls_v1").is_none() && v.get("snappy").is_none());
+    }
+
+    #[test]
+    fn identify_json_requests_the_features() {
+        let tls_deflate = Features {
+            tls: true,
+            compression: Some(Codec::Deflate { level: 3 }),
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&identify_json_with("reader", &tls_deflate)).unwrap();
+        assert_eq!(v["feature_negotiation"], true);
+        assert_eq!(v["tls_v1"], true);
+        assert_eq!(v["deflate"], true);
+        assert_eq!(v["deflate_level"], 3);
+        assert!(v.get("snappy").is_none());
+
+        let snappy = Features {
+            tls: false,
+            compression: Some(Codec::Snappy),
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&identify_json_with("writer", &snappy)).unwrap();
+        assert_eq!(v["feature_negotiation"], true);
+        assert_eq!(v["snappy"], true);
+        assert!(v.get("tls_v1").is_none() && v.get("deflate").is_none());
     }
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::time::Instant;
 
-use crate::conn::Conn;
+use crate::conn::{Conn, Features};
 use crate::report::Throughput;
 use crate::wire::{self, Frame};
 use crate::StartAt;
@@ -53,11 +53,18 @@ pub struct WriterConfig {
 /// Connects every worker, waits for the start time, publishes for `runfor` and returns the
 /// acknowledged throughput.
 pub async fn run(cfg: &WriterConfig) -> io::Result<Throughput> {
+    run_with(cfg, Features::default()).await
+}
+
+/// [`run`] with every connection negotiating `features` (TLS, compression) in IDENTIFY.
+pub async fn run_with(cfg: &WriterConfig, features: Features) -> io::Result<Throughput> {
     let batch = encode_batch(&cfg.topic, cfg.size, cfg.batch_size);
-    let identify = cfg.identify.then(|| wire::identify_json("writer"));
+    let identify = cfg
+        .identify
+        .then(|| wire::identify_json_with("writer", &features));
     let mut conns = Vec::with_capacity(cfg.workers);
     for _ in 0..cfg.workers.max(1) {
-        conns.push(Conn::connect(&cfg.addr, identify.as_deref()).await?);
+        conns.push(Conn::connect_with(&cfg.addr, identify.as_deref(), features).await?);
     }
     cfg.start_at.wait().await;
 

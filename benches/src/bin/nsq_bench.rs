@@ -14,6 +14,9 @@
 //! - `latency`: PUBs at `--rate` msgs/s with the send time in each body, and measures
 //!   publish-to-receive latency once per `--rdy` value (default `1,2500`).
 //!
+//! `--tls`, `--snappy` and `--deflate` (with `--deflate-level`) make every connection negotiate
+//! TLS and/or stream compression in IDENTIFY, as Go's clients can.
+//!
 //! Every mode prints Go's line shape, `duration: 10.00s - 104.3MB/s - 546815.9ops/s -
 //! 1.829us/op`, or with `--json` exactly one JSON object on one line. `--mem-pid PID` samples
 //! `/proc/PID/status` during the run and reports nsqd's peak RSS.
@@ -23,11 +26,13 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use nsq_bench::clock::{parse_deadline, parse_duration};
+use nsq_bench::conn::Features;
 use nsq_bench::latency::{self, LatencyConfig};
 use nsq_bench::mem::{MemPeak, MemSampler};
 use nsq_bench::reader::{self, ReaderConfig};
 use nsq_bench::writer::{self, WriterConfig};
 use nsq_bench::StartAt;
+use nsq_protocol::compress::Codec;
 use serde_json::json;
 
 /// Throughput and latency benchmarks for nsqd (Go's bench_writer/bench_reader workload).
@@ -71,6 +76,43 @@ struct Common {
     /// Skip IDENTIFY after the protocol magic.
     #[arg(long)]
     no_identify: bool,
+    #[command(flatten)]
+    features: FeatureArgs,
+}
+
+/// What every connection negotiates in IDENTIFY.
+#[derive(Debug, Args)]
+struct FeatureArgs {
+    /// Upgrade every connection to TLS (nsqd's certificate is not verified).
+    #[arg(long, conflicts_with = "no_identify")]
+    tls: bool,
+    /// Compress every connection with snappy (after TLS, if --tls is given too).
+    #[arg(long, conflicts_with_all = ["deflate", "no_identify"])]
+    snappy: bool,
+    /// Compress every connection with raw DEFLATE (after TLS, if --tls is given too).
+    #[arg(long, conflicts_with = "no_identify")]
+    deflate: bool,
+    /// DEFLATE level to ask for with --deflate (nsqd caps it at its --max-deflate-level).
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=9))]
+    deflate_level: u32,
+}
+
+impl FeatureArgs {
+    fn features(&self) -> Features {
+        let compression = if self.snappy {
+            Some(Codec::Snappy)
+        } else if self.deflate {
+            Some(Codec::Deflate {
+                level: self.deflate_level,
+            })
+        } else {
+            None
+        };
+        Features {
+            tls: self.tls,
+            compression,
+        }
+    }
 }
 
 /// Flags of the throughput modes.
@@ -235,34 +277,37 @@ async fn run_mode(mode: &Mode, json: bool) -> Result<(String, serde_json::Value)
     Ok(match mode {
         Mode::Writer(a) => {
             let cfg = a.tp.writer(&a.pub_opts);
-            let t = writer::run(&cfg)
+            let features = a.tp.common.features.features();
+            let t = writer::run_with(&cfg, features)
                 .await
                 .with_context(|| format!("writer against {}", cfg.addr))?;
             (
                 format!("[bench_writer] {t}\n"),
-                json!({ "mode": "writer", "writer": t }),
+                json!({ "mode": "writer", "transport": features.label(), "writer": t }),
             )
         }
         Mode::Reader(a) => {
             let cfg = a.tp.reader(&a.sub_opts, a.count);
-            let t = reader::run(&cfg)
+            let features = a.tp.common.features.features();
+            let t = reader::run_with(&cfg, features)
                 .await
                 .with_context(|| format!("reader against {}", cfg.addr))?;
             (
                 format!("[bench_reader] {t}\n"),
-                json!({ "mode": "reader", "reader": t }),
+                json!({ "mode": "reader", "transport": features.label(), "reader": t }),
             )
         }
         Mode::All(a) => {
             let wcfg = a.tp.writer(&a.pub_opts);
-            let w = writer::run(&wcfg)
+            let features = a.tp.common.features.features();
+            let w = writer::run_with(&wcfg, features)
                 .await
                 .with_context(|| format!("writer against {}", wcfg.addr))?;
             if !json {
                 println!("[bench_writer] {w}");
             }
             let rcfg = a.tp.reader(&a.sub_opts, Some(w.msgs));
-            let r = reader::run(&rcfg)
+            let r = reader::run_with(&rcfg, features)
                 .await
                 .with_context(|| format!("reader against {}", rcfg.addr))?;
             let drained = if r.msgs >= w.msgs {
@@ -275,7 +320,7 @@ async fn run_mode(mode: &Mode, json: bool) -> Result<(String, serde_json::Value)
                     "[bench_reader] {r} ({}/{} msgs, {drained})\n",
                     r.msgs, w.msgs
                 ),
-                json!({ "mode": "all", "writer": w, "reader": r }),
+                json!({ "mode": "all", "transport": features.label(), "writer": w, "reader": r }),
             )
         }
         Mode::Latency(a) => {
@@ -288,13 +333,19 @@ async fn run_mode(mode: &Mode, json: bool) -> Result<(String, serde_json::Value)
                 rdys: a.rdy.clone(),
                 identify: !a.common.no_identify,
             };
-            let reports = latency::run(&cfg)
+            let features = a.common.features.features();
+            let reports = latency::run_with(&cfg, features)
                 .await
                 .with_context(|| format!("latency against {}", cfg.addr))?;
             let text = reports.iter().map(|r| format!("{r}\n")).collect();
             (
                 text,
-                json!({ "mode": "latency", "rate": a.rate, "latency": reports }),
+                json!({
+                    "mode": "latency",
+                    "transport": features.label(),
+                    "rate": a.rate,
+                    "latency": reports,
+                }),
             )
         }
     })
