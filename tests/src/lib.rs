@@ -23,6 +23,7 @@ pub mod http;
 pub mod json_diff;
 pub mod lookupd;
 pub mod negotiation;
+pub mod nsqadmin;
 pub mod transport;
 pub mod wire;
 
