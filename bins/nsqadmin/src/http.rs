@@ -1,5 +1,6 @@
 //! nsqadmin's HTTP API (Go's `nsqadmin/http.go`): `/ping`, the `/api/*` routes and `/config/:opt`, all under
-//! `--base-path`, answering in nsq's V1 format with Go's JSON shapes and `message` field.
+//! `--base-path`, answering in nsq's V1 format with Go's JSON shapes and `message` field. Other paths go to
+//! the web UI and history routes ([`crate::ui`]).
 //!
 //! Routing is a small table walked per request (two of the routes have two parameters, which the shared
 //! `nsq_http::router` does not take); an unknown path is `404 NOT_FOUND`, a known path with another method
@@ -111,8 +112,12 @@ struct Incoming {
 async fn dispatch(State(ctx): State<Arc<Context>>, req: Request) -> Response {
     let decoded = nsq_http::router::decode_path(req.uri().path());
     let base = ctx.opts().base_path;
-    let route = strip_base(&base, &decoded).and_then(match_route);
+    let stripped = strip_base(&base, &decoded);
+    let route = stripped.and_then(match_route);
     let Some(route) = route else {
+        if let Some(res) = stripped.and_then(|p| crate::ui::answer(&ctx, req.method(), p)) {
+            return res;
+        }
         return v1_error(StatusCode::NOT_FOUND, "NOT_FOUND");
     };
     let method = req.method().clone();

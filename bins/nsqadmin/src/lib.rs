@@ -1,5 +1,6 @@
 //! nsqadmin: the admin API over a cluster of nsqlookupd and nsqd, compatible with Go nsqadmin 1.3's backend
-//! (Go's `nsqadmin/`). The web UI is not served yet; `/ping`, the `/api/*` routes and `/config/:opt` are.
+//! (Go's `nsqadmin/`): `/ping`, the `/api/*` routes, `/config/:opt` and our own web UI ([`ui`]), with a
+//! short in-memory history of counts and depths for its charts ([`history`], beyond Go).
 //!
 //! - [`cli`] and [`options`]: Go's flags, defaults and `--config` file;
 //! - [`cluster`] gathers data from every lookupd and nsqd concurrently through [`http_client`] (each request
@@ -24,11 +25,13 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod history;
 pub mod http;
 pub mod http_client;
 pub mod notify;
 pub mod options;
 pub mod types;
+pub mod ui;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -74,6 +77,8 @@ pub struct Context {
     pub notifications: Option<mpsc::UnboundedSender<AdminAction>>,
     /// The OS hostname (`via` of notifications).
     pub hostname: String,
+    /// Recent samples for the UI's charts.
+    pub history: history::History,
 }
 
 impl Context {
@@ -131,6 +136,7 @@ impl Nsqadmin {
             cluster: Cluster { client },
             notifications,
             hostname: options::os_hostname(),
+            history: history::History::default(),
         });
         Ok(Self {
             ctx,
@@ -154,6 +160,7 @@ impl Nsqadmin {
         tracing::info!("nsqadmin v{NSQ_VERSION}");
         tracing::info!("HTTP: listening on {addr}");
         let app = http::router(Arc::clone(&ctx));
+        tokio::spawn(history::poll(Arc::clone(&ctx), cancel.child_token()));
         loop {
             let (stream, peer) = tokio::select! {
                 () = cancel.cancelled() => break,
