@@ -1,6 +1,7 @@
 //! nsqadmin's API against real daemons: one nsqlookupd and two nsqd registered with it, nsqadmin in front.
 //! Checks Go's JSON shapes and sums over nodes, that actions reach every nsqd (and lookupd), the
-//! `--admin-user` check, notifications, and that an nsqd that is down or hangs is reported, not waited for.
+//! `--admin-user` check, notifications, that an nsqd that is down or hangs is reported, not waited for, and
+//! that an nsqd with `--tls-required` is reached over https with the `--http-client-tls-*` settings.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -758,5 +759,180 @@ fn config_reads_and_sets_options() {
     assert_eq!(
         get(a, "/config/nosuch"),
         (400, json!({"message":"INVALID_OPTION"}))
+    );
+}
+
+/// A file of `tests/certs`.
+fn cert_file(name: &str) -> String {
+    nsq_tests::daemon::workspace_dir()
+        .join("tests/certs")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// An nsqd that answers plain HTTP with `403 TLS_REQUIRED` and serves https on its own port, holding topic
+/// `secure` (3 messages) with channel `c`. The topic is made while the nsqd is still plain, then the nsqd
+/// restarts on the same data with `--tls-required=true` plus `extra`.
+fn tls_required_nsqd(dir: &std::path::Path, extra: &[&str]) -> (Nsqd, u16) {
+    let mut plain = Nsqd::start_on(dir, &[]).expect("test setup");
+    let r = http::post(plain.http_addr(), "/topic/create?topic=secure", b"").expect("test setup");
+    assert_eq!(r.status, 200, "{}", r.body_text());
+    let r = http::post(
+        plain.http_addr(),
+        "/channel/create?topic=secure&channel=c",
+        b"",
+    )
+    .expect("test setup");
+    assert_eq!(r.status, 200, "{}", r.body_text());
+    for k in 0..3 {
+        let r = http::post(
+            plain.http_addr(),
+            "/pub?topic=secure",
+            format!("m{k}").as_bytes(),
+        )
+        .expect("test setup");
+        assert_eq!(r.status, 200, "{}", r.body_text());
+    }
+    let status = plain
+        .signal_and_wait("TERM", Duration::from_secs(20))
+        .expect("test setup");
+    assert!(status.success(), "{status}");
+    let https_port = TcpListener::bind("127.0.0.1:0")
+        .expect("test setup")
+        .local_addr()
+        .expect("test setup")
+        .port();
+    let mut flags = vec![
+        "--tls-required=true".to_owned(),
+        format!("--tls-cert={}", cert_file("server.pem")),
+        format!("--tls-key={}", cert_file("server.key")),
+        format!("--https-address=127.0.0.1:{https_port}"),
+    ];
+    flags.extend(extra.iter().map(|f| (*f).to_owned()));
+    let nsqd = Nsqd::start_on(dir, &flags).expect("test setup");
+    let r = http::get(nsqd.http_addr(), "/ping").expect("test setup");
+    assert_eq!(r.status, 403, "{}", r.body_text());
+    (nsqd, https_port)
+}
+
+/// Asserts that nsqadmin with `flags` in front of `nsqd` lists it and its topic `secure` (every answer
+/// came over https: plain HTTP only ever answers 403).
+fn admin_reaches_tls_nsqd(nsqd: &Nsqd, flags: &[String]) {
+    let mut all = vec![format!("--nsqd-http-address={}", nsqd.http_addr())];
+    all.extend_from_slice(flags);
+    let admin = Nsqadmin::start(&all).expect("test setup");
+    let a = admin.http_addr();
+    let (status, nodes) = get(a, "/api/nodes");
+    assert_eq!(status, 200, "{nodes}");
+    assert_eq!(nodes["message"], "", "{nodes}");
+    assert_eq!(
+        nodes["nodes"].as_array().expect("test setup").len(),
+        1,
+        "{nodes}"
+    );
+    assert_eq!(
+        nodes["nodes"][0]["http_port"],
+        nsqd.http_addr().port(),
+        "{nodes}"
+    );
+    assert_eq!(nodes["nodes"][0]["topics"][0]["topic"], "secure", "{nodes}");
+    let (status, topics) = get(a, "/api/topics");
+    assert_eq!(status, 200, "{topics}");
+    assert_eq!(topics["topics"], json!(["secure"]));
+    let (status, topic) = get(a, "/api/topics/secure");
+    assert_eq!(status, 200, "{topic}");
+    // The topic handed its 3 messages to channel `c`.
+    assert_eq!(topic["channels"][0]["channel_name"], "c", "{topic}");
+    assert_eq!(topic["channels"][0]["depth"], 3, "{topic}");
+    assert_eq!(topic["message"], "", "{topic}");
+}
+
+#[test]
+fn tls_required_nsqd_is_reached_over_https_with_the_root_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nsqd, _) = tls_required_nsqd(dir.path(), &[]);
+    admin_reaches_tls_nsqd(
+        &nsqd,
+        &[format!(
+            "--http-client-tls-root-ca-file={}",
+            cert_file("ca.pem")
+        )],
+    );
+    // Without verification no CA is needed.
+    admin_reaches_tls_nsqd(
+        &nsqd,
+        &["--http-client-tls-insecure-skip-verify=true".to_owned()],
+    );
+}
+
+#[test]
+fn tls_failures_are_reported_as_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nsqd, https_port) = tls_required_nsqd(dir.path(), &[]);
+    let live = Nsqd::start(&[]).unwrap();
+    // The rogue certificate signed nothing nsqd serves, so the handshake fails verification.
+    let admin = Nsqadmin::start(&[
+        format!("--nsqd-http-address={}", nsqd.http_addr()),
+        format!("--nsqd-http-address={}", live.http_addr()),
+        format!("--http-client-tls-root-ca-file={}", cert_file("rogue.pem")),
+    ])
+    .unwrap();
+    let started = Instant::now();
+    let (status, nodes) = get(admin.http_addr(), "/api/nodes");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(status, 200, "{nodes}");
+    assert_eq!(nodes["nodes"].as_array().unwrap().len(), 1, "{nodes}");
+    assert_eq!(nodes["nodes"][0]["http_port"], live.http_addr().port());
+    let message = nodes["message"].as_str().unwrap();
+    assert!(message.starts_with("WARNING: "), "{message}");
+    assert!(
+        message.contains(&format!(
+            "Get \"https://127.0.0.1:{https_port}/info\": tls: failed to verify certificate: \
+             x509: certificate signed by unknown authority"
+        )),
+        "{message}"
+    );
+}
+
+#[test]
+fn client_certificate_is_presented_when_nsqd_requires_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = cert_file("ca.pem");
+    let (nsqd, https_port) = tls_required_nsqd(
+        dir.path(),
+        &[
+            "--tls-client-auth-policy=require-verify",
+            &format!("--tls-root-ca-file={ca}"),
+        ],
+    );
+    admin_reaches_tls_nsqd(
+        &nsqd,
+        &[
+            format!("--http-client-tls-root-ca-file={ca}"),
+            format!("--http-client-tls-cert={}", cert_file("client.pem")),
+            format!("--http-client-tls-key={}", cert_file("client.key")),
+        ],
+    );
+    // Without the certificate nsqd refuses the handshake and nothing is gathered.
+    let admin = Nsqadmin::start(&[
+        format!("--nsqd-http-address={}", nsqd.http_addr()),
+        format!("--http-client-tls-root-ca-file={ca}"),
+    ])
+    .unwrap();
+    let (status, body) = get(admin.http_addr(), "/api/nodes");
+    assert_eq!(status, 502, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("UPSTREAM_ERROR: Failed to query any nsqd: "),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("https://127.0.0.1:{https_port}/")),
+        "{message}"
     );
 }

@@ -118,7 +118,7 @@ struct NamedTopic {
 }
 
 /// The cluster as seen through one HTTP client.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Cluster {
     /// The client every request goes through.
     pub client: HttpClient,
@@ -133,12 +133,15 @@ impl Cluster {
             #[serde(deserialize_with = "crate::types::nullable")]
             topics: Vec<String>,
         }
-        let client = self.client;
-        let results = fan_out(lookupds, move |a| async move {
-            client
-                .get_json::<Body>(&format!("http://{a}/topics"))
-                .await
-                .map(|b| b.topics)
+        let client = self.client.clone();
+        let results = fan_out(lookupds, move |a| {
+            let client = client.clone();
+            async move {
+                client
+                    .get_json::<Body>(&format!("http://{a}/topics"))
+                    .await
+                    .map(|b| b.topics)
+            }
         })
         .await;
         let g = split(results, "nsqlookupd")?;
@@ -163,9 +166,10 @@ impl Cluster {
             #[serde(deserialize_with = "crate::types::nullable")]
             channels: Vec<String>,
         }
-        let client = self.client;
+        let client = self.client.clone();
         let qs = query_escape(topic);
         let results = fan_out(lookupds, move |a| {
+            let client = client.clone();
             let url = format!("http://{a}/channels?topic={qs}");
             async move { client.get_json::<Body>(&url).await.map(|b| b.channels) }
         })
@@ -188,12 +192,15 @@ impl Cluster {
             #[serde(deserialize_with = "crate::types::nullable")]
             producers: Vec<LookupdProducer>,
         }
-        let client = self.client;
-        let results = fan_out(lookupds, move |a| async move {
-            client
-                .get_json::<Body>(&format!("http://{a}/nodes"))
-                .await
-                .map(|b| b.producers)
+        let client = self.client.clone();
+        let results = fan_out(lookupds, move |a| {
+            let client = client.clone();
+            async move {
+                client
+                    .get_json::<Body>(&format!("http://{a}/nodes"))
+                    .await
+                    .map(|b| b.producers)
+            }
         })
         .await;
         let g = split(results, "nsqlookupd")?;
@@ -240,9 +247,10 @@ impl Cluster {
             #[serde(deserialize_with = "crate::types::nullable")]
             producers: Vec<LookupdProducer>,
         }
-        let client = self.client;
+        let client = self.client.clone();
         let qs = query_escape(topic);
         let results = fan_out(lookupds, move |a| {
+            let client = client.clone();
             let url = format!("http://{a}/lookup?topic={qs}");
             async move { client.get_json::<Body>(&url).await.map(|b| b.producers) }
         })
@@ -268,13 +276,16 @@ impl Cluster {
 
     /// Every given nsqd, described by its `/info` and `/stats`.
     pub async fn nsqd_producers(&self, nsqds: &[String]) -> Outcome<Vec<Producer>> {
-        let client = self.client;
-        let results = fan_out(nsqds, move |a| async move {
-            let info: NsqdInfo = client.get_json(&format!("http://{a}/info")).await?;
-            let stats: NsqdTopicNames = client
-                .get_json(&format!("http://{a}/stats?format=json"))
-                .await?;
-            Ok(producer_from_info(info, &stats))
+        let client = self.client.clone();
+        let results = fan_out(nsqds, move |a| {
+            let client = client.clone();
+            async move {
+                let info: NsqdInfo = client.get_json(&format!("http://{a}/info")).await?;
+                let stats: NsqdTopicNames = client
+                    .get_json(&format!("http://{a}/stats?format=json"))
+                    .await?;
+                Ok(producer_from_info(info, &stats))
+            }
         })
         .await;
         let g = split(results, "nsqd")?;
@@ -290,9 +301,10 @@ impl Cluster {
         topic: &str,
         nsqds: &[String],
     ) -> Outcome<Vec<Producer>> {
-        let client = self.client;
+        let client = self.client.clone();
         let topic = topic.to_owned();
         let results = fan_out(nsqds, move |a| {
+            let client = client.clone();
             let topic = topic.clone();
             async move {
                 let stats: NsqdTopicNames = client
@@ -324,11 +336,14 @@ impl Cluster {
 
     /// Topic names of the given nsqd, sorted.
     pub async fn nsqd_topics(&self, nsqds: &[String]) -> Outcome<Vec<String>> {
-        let client = self.client;
-        let results = fan_out(nsqds, move |a| async move {
-            client
-                .get_json::<NsqdTopicNames>(&format!("http://{a}/stats?format=json"))
-                .await
+        let client = self.client.clone();
+        let results = fan_out(nsqds, move |a| {
+            let client = client.clone();
+            async move {
+                client
+                    .get_json::<NsqdTopicNames>(&format!("http://{a}/stats?format=json"))
+                    .await
+            }
         })
         .await;
         let g = split(results, "nsqd")?;
@@ -371,7 +386,7 @@ impl Cluster {
 
     /// Each producer's `/stats`, tagged with its node, plus channel sums (Go's `GetNSQDStats`).
     pub async fn nsqd_stats(&self, producers: &[Producer], topic: &str) -> Outcome<NsqdStats> {
-        let client = self.client;
+        let client = self.client.clone();
         let addrs: Vec<String> = producers.iter().map(Producer::http_address).collect();
         let hosts: BTreeMap<String, String> = producers
             .iter()
@@ -383,6 +398,7 @@ impl Cluster {
             format!("&topic={}", query_escape(topic))
         };
         let results = fan_out(&addrs, move |a| {
+            let client = client.clone();
             let url = format!("http://{a}/stats?format=json{suffix}");
             async move { client.get_json::<NsqdStatsBody>(&url).await }
         })
@@ -421,9 +437,10 @@ impl Cluster {
 
     /// POSTs `path?qs` to every address; the errors of those that failed.
     async fn post_all(&self, addrs: &[String], path: &str, qs: &str) -> Vec<String> {
-        let client = self.client;
+        let client = self.client.clone();
         let tail = format!("{path}?{qs}");
         fan_out(addrs, move |a| {
+            let client = client.clone();
             let url = format!("http://{a}/{tail}");
             async move { client.post(&url).await }
         })

@@ -6,7 +6,7 @@
 //! `{"topic", "channel", "interval_ms", "points": [{"ts", "message_count", "depth", "in_flight_count",
 //! "rate"}], "message"}`, where `ts` is milliseconds since the epoch and `rate` is messages per second since
 //! the previous point. With `--graphite-url` no history is kept; the route answers no points and a message
-//! saying so (charting from graphite in the UI is not built yet).
+//! saying so, and the UI charts from graphite instead.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;

@@ -50,6 +50,8 @@ enum Route {
     Node(String),
     Counter,
     Graphite,
+    /// Graphite's `/render`, proxied only with `--proxy-graphite`.
+    Render,
     Config(String),
 }
 
@@ -57,7 +59,9 @@ impl Route {
     /// The methods the route answers, sorted as httprouter lists them in `Allow` (with `OPTIONS`).
     fn allow(&self) -> &'static str {
         match self {
-            Route::Ping | Route::Nodes | Route::Counter | Route::Graphite => "GET, OPTIONS",
+            Route::Ping | Route::Nodes | Route::Counter | Route::Graphite | Route::Render => {
+                "GET, OPTIONS"
+            }
             Route::Topics => "GET, OPTIONS, POST",
             Route::Topic(_) | Route::Channel(..) => "DELETE, GET, OPTIONS, POST",
             Route::Node(_) => "DELETE, GET, OPTIONS",
@@ -83,6 +87,7 @@ fn match_route(path: &str) -> Option<Route> {
         ["api", "nodes", n] => Route::Node(own(n)),
         ["api", "counter"] => Route::Counter,
         ["api", "graphite"] => Route::Graphite,
+        ["render"] => Route::Render,
         ["config", opt] => Route::Config(own(opt)),
         _ => return None,
     })
@@ -113,7 +118,11 @@ async fn dispatch(State(ctx): State<Arc<Context>>, req: Request) -> Response {
     let decoded = nsq_http::router::decode_path(req.uri().path());
     let base = ctx.opts().base_path;
     let stripped = strip_base(&base, &decoded);
-    let route = stripped.and_then(match_route);
+    // `/render` exists only when graphite is proxied, as Go registers it only then.
+    let proxied = ctx.opts().proxy_graphite;
+    let route = stripped
+        .and_then(match_route)
+        .filter(|r| *r != Route::Render || proxied);
     let Some(route) = route else {
         if let Some(res) = stripped.and_then(|p| crate::ui::answer(&ctx, req.method(), p)) {
             return res;
@@ -170,6 +179,7 @@ async fn handle(ctx: &Context, route: Route, inc: &Incoming) -> Answer {
         Route::Node(n) => node(ctx, &n).await,
         Route::Counter => counter(ctx).await,
         Route::Graphite => graphite(ctx, inc).await,
+        Route::Render => render(ctx, inc).await,
         Route::Config(opt) => config(ctx, inc, &opt).await,
     }
 }
@@ -539,6 +549,53 @@ async fn graphite(ctx: &Context, inc: &Incoming) -> Answer {
     Ok(v1_json_value(StatusCode::OK, &Body { rate: text }))
 }
 
+/// Go's `--proxy-graphite` reverse proxy: `GET /render?<query>` is sent on to graphite's `/render` with the
+/// same query, and graphite's status and body come back. Failing to reach graphite is `502 Bad Gateway`, as
+/// Go's `httputil.ReverseProxy` answers.
+async fn render(ctx: &Context, inc: &Incoming) -> Answer {
+    let opts = ctx.opts();
+    let mut url = format!("{}/render", opts.graphite_url.trim_end_matches('/'));
+    if let Some(q) = inc.raw_query.as_deref() {
+        url.push('?');
+        url.push_str(q);
+    }
+    let reply = ctx
+        .cluster
+        .client
+        .request("GET", &url, None)
+        .await
+        .map_err(|e| {
+            tracing::error!("graphite proxy request failed - {e}");
+            let mut res = Response::new(axum::body::Body::empty());
+            *res.status_mut() = StatusCode::BAD_GATEWAY;
+            res
+        })?;
+    let mut res = Response::new(axum::body::Body::from(reply.body));
+    *res.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    // The client keeps no response headers, so the type is named from graphite's `format` parameter.
+    let format = nsq_http::query::Query::parse(inc.raw_query.as_deref())
+        .ok()
+        .and_then(|q| q.get("format").map(str::to_owned))
+        .unwrap_or_default();
+    let content_type = render_content_type(&format);
+    if let Ok(v) = content_type.parse() {
+        res.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    Ok(res)
+}
+
+/// The content type graphite answers `/render` with for a `format` parameter (PNG when none is given).
+fn render_content_type(format: &str) -> &'static str {
+    match format {
+        "json" => "application/json",
+        "csv" => "text/csv",
+        "svg" => "image/svg+xml",
+        "raw" | "dygraph" | "rickshaw" => "text/plain",
+        "pickle" => "application/pickle",
+        _ => "image/png",
+    }
+}
+
 /// Go's `isAuthorizedAdminRequest`: with no `--admin-user`, everyone is; otherwise the ACL header must name
 /// one of them.
 fn authorize(ctx: &Context, inc: &Incoming) -> Result<(), Response> {
@@ -863,6 +920,15 @@ async fn config(ctx: &Context, inc: &Incoming, opt: &str) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn render_route_and_content_types() {
+        assert_eq!(match_route("/render"), Some(Route::Render));
+        assert_eq!(Route::Render.allow(), "GET, OPTIONS");
+        assert_eq!(render_content_type("json"), "application/json");
+        assert_eq!(render_content_type(""), "image/png");
+        assert_eq!(render_content_type("svg"), "image/svg+xml");
+    }
 
     #[test]
     fn routes_and_base_path() {

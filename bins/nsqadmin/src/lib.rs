@@ -4,7 +4,8 @@
 //!
 //! - [`cli`] and [`options`]: Go's flags, defaults and `--config` file;
 //! - [`cluster`] gathers data from every lookupd and nsqd concurrently through [`http_client`] (each request
-//!   bounded by `--http-client-connect-timeout` / `--http-client-request-timeout`) and fans actions out;
+//!   bounded by `--http-client-connect-timeout` / `--http-client-request-timeout`, https with the
+//!   `--http-client-tls-*` settings, nsqd's `TLS_REQUIRED` 403 retried on its https port) and fans actions out;
 //! - [`types`] holds Go's JSON shapes (`Producer`, `TopicStats`, `ChannelStats`, ...);
 //! - [`http`] routes requests under `--base-path` and answers in nsq's V1 format, with the `--admin-user`
 //!   check and notifications ([`notify`]).
@@ -19,8 +20,10 @@
 //!   and, after the first channel it finds, stops adding channels that only later nodes have;
 //! - lists sorted by hostname are sorted stably (ties by node address), where Go's order among equal
 //!   hostnames is arbitrary;
-//! - HTTPS upstreams (`--http-client-tls-*`) and the graphite proxy route `/render` are not supported yet;
-//!   the flags are accepted;
+//! - the `/render` graphite proxy (with `--proxy-graphite`) forwards only to `http://` graphite URLs and does
+//!   not pass on a user and password written in the URL;
+//! - a plain-http `403` is retried over https only when its body names a nonzero `https_port`; Go retries
+//!   every such 403 and otherwise reports the JSON decoding error;
 //! - httprouter's trailing-slash and case redirects are not reproduced.
 
 pub mod cli;
@@ -62,7 +65,8 @@ pub enum BindError {
         #[source]
         source: std::io::Error,
     },
-    /// `--lookupd-http-address` and `--nsqd-http-address` were both given, or neither.
+    /// `--lookupd-http-address` and `--nsqd-http-address` were both given, or neither, or the
+    /// `--http-client-tls-*` files could not be loaded.
     #[error("{0}")]
     Options(String),
 }
@@ -125,12 +129,20 @@ impl Nsqadmin {
             addr: opts.http_address.clone(),
             source,
         })?;
-        let client = HttpClient {
-            connect_timeout: opts.http_client_connect_timeout,
-            request_timeout: opts.http_client_request_timeout,
-        };
+        let tls = http_client::tls_config(
+            opts.http_client_tls_insecure_skip_verify,
+            &opts.http_client_tls_root_ca_file,
+            &opts.http_client_tls_cert,
+            &opts.http_client_tls_key,
+        )
+        .map_err(|e| BindError::Options(format!("failed to build TLS config - {e}")))?;
+        let client = HttpClient::new(
+            opts.http_client_connect_timeout,
+            opts.http_client_request_timeout,
+            tls,
+        );
         let notifications = (!opts.notification_http_endpoint.is_empty())
-            .then(|| notify::start(opts.notification_http_endpoint.clone(), client));
+            .then(|| notify::start(opts.notification_http_endpoint.clone(), client.clone()));
         let ctx = Arc::new(Context {
             opts: RwLock::new(opts),
             cluster: Cluster { client },

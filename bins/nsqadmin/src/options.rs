@@ -33,13 +33,14 @@ pub struct Options {
     pub http_client_connect_timeout: Duration,
     /// Whole-request timeout of requests to lookupd and nsqd.
     pub http_client_request_timeout: Duration,
-    /// Accepted for compatibility; HTTPS upstreams are not supported (see the crate docs).
+    /// Whether https upstreams' certificates are accepted unchecked.
     pub http_client_tls_insecure_skip_verify: bool,
-    /// Accepted for compatibility; HTTPS upstreams are not supported.
+    /// PEM file whose certificates are the only roots https upstreams are checked against (empty: the
+    /// system roots).
     pub http_client_tls_root_ca_file: String,
-    /// Accepted for compatibility; HTTPS upstreams are not supported.
+    /// PEM client certificate presented to https upstreams (with `http_client_tls_key`).
     pub http_client_tls_cert: String,
-    /// Accepted for compatibility; HTTPS upstreams are not supported.
+    /// PEM private key of `http_client_tls_cert`.
     pub http_client_tls_key: String,
     /// The CIDR `/config` requests must come from (empty: anyone).
     pub allow_config_from_cidr: String,

@@ -3,7 +3,11 @@
 //!
 //! Every page route (`/`, `/topics/:topic`, `/topics/:topic/:channel`, `/nodes`, `/nodes/:node`,
 //! `/counter`, `/lookup`) answers the same page; its script picks what to show from the location. The page
-//! learns `--base-path`, the version and whether graphite is configured from `<meta>` tags filled in here.
+//! learns `--base-path`, the version and the graphite settings from `<meta>` tags filled in here.
+//!
+//! With `--graphite-url` the charts come from graphite's `/render?format=json` instead of `/api/history`:
+//! the page is told where to fetch them (graphite itself, or nsqadmin's own `/render` with
+//! `--proxy-graphite`, as Go's page is) and the statsd prefix, formats and interval it builds targets with.
 //! Assets are served at `/static/:asset`. `--dev-static-dir` is accepted but not used.
 
 use axum::body::Body;
@@ -42,6 +46,18 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// Where the page fetches `render` from, ending in `/`: empty without graphite, nsqadmin's own base path
+/// with `--proxy-graphite`, otherwise graphite's URL.
+fn graphite_base(opts: &crate::options::Options, base: &str) -> String {
+    if opts.graphite_url.is_empty() {
+        String::new()
+    } else if opts.proxy_graphite {
+        base.to_owned()
+    } else {
+        format!("{}/", opts.graphite_url.trim_end_matches('/'))
+    }
+}
+
 /// The page with the server's settings filled in.
 fn index(ctx: &Context) -> String {
     let opts = ctx.opts();
@@ -50,7 +66,20 @@ fn index(ctx: &Context) -> String {
     INDEX_HTML
         .replace("{{BASE}}", &escape(&base))
         .replace("{{VERSION}}", &escape(crate::NSQ_VERSION))
-        .replace("{{GRAPHITE}}", &escape(&opts.graphite_url))
+        .replace("{{GRAPHITE}}", &escape(&graphite_base(&opts, &base)))
+        .replace("{{STATSD_PREFIX}}", &escape(&opts.statsd_prefix))
+        .replace(
+            "{{STATSD_COUNTER_FORMAT}}",
+            &escape(&opts.statsd_counter_format),
+        )
+        .replace(
+            "{{STATSD_GAUGE_FORMAT}}",
+            &escape(&opts.statsd_gauge_format),
+        )
+        .replace(
+            "{{STATSD_INTERVAL}}",
+            &opts.statsd_interval.as_secs().to_string(),
+        )
         .replace(
             "{{LOOKUPD}}",
             if opts.nsqlookupd_http_addresses.is_empty() {
@@ -124,6 +153,16 @@ mod tests {
         ] {
             assert!(!is_page(p), "{p}");
         }
+    }
+
+    #[test]
+    fn graphite_base_follows_the_proxy_flag() {
+        let mut opts = crate::options::Options::default();
+        assert_eq!(graphite_base(&opts, "/admin/"), "");
+        opts.graphite_url = "http://g:8080/".to_owned();
+        assert_eq!(graphite_base(&opts, "/admin/"), "http://g:8080/");
+        opts.proxy_graphite = true;
+        assert_eq!(graphite_base(&opts, "/admin/"), "/admin/");
     }
 
     #[test]

@@ -121,17 +121,85 @@
 
   function chartsHtml(id) {
     return '<div class="charts" id="' + id + '">' +
-      '<div class="chart"><div class="label">message rate (msg/s)</div>' +
+      '<div class="chart"><div class="label rate-label">message rate (msg/s)</div>' +
       '<canvas class="rate-chart" width="320" height="90"></canvas></div>' +
       '<div class="chart"><div class="label">depth</div>' +
       '<canvas class="depth-chart" width="320" height="90"></canvas></div></div>';
   }
 
+  // --- graphite ----------------------------------------------------------------
+  //
+  // With --graphite-url the charts come from graphite's render API. Targets are named as Go's nsqadmin
+  // names them: the statsd prefix with its %s host part as '*' (and a '.' after it), then
+  // 'topic.<t>[.channel.<c>].<key>', wrapped in the counter or gauge format and summed over hosts.
+
+  var STATSD_PREFIX = meta('statsd-prefix');
+  var COUNTER_FORMAT = meta('statsd-counter-format');
+  var GAUGE_FORMAT = meta('statsd-gauge-format');
+  var STATSD_INTERVAL = parseInt(meta('statsd-interval'), 10) || 60;
+
+  function statsdPrefix(host) {
+    var p = STATSD_PREFIX.replace(/%s/g, host.replace(/[.:]/g, '_'));
+    return p.slice(-1) === '.' ? p : p + '.';
+  }
+  // statsdKey: a key in the counter or gauge format; an empty format leaves the key as it is.
+  function statsdKey(kind, key) {
+    var fmt = kind === 'counter' ? COUNTER_FORMAT : GAUGE_FORMAT;
+    return fmt ? fmt.replace(/%s/g, key) : key;
+  }
+  function graphiteTarget(topic, channel, key, kind) {
+    var name = statsdPrefix('*') + 'topic.' + topic + (channel ? '.channel.' + channel : '') + '.' + key;
+    return 'sumSeries(' + statsdKey(kind, name) + ')';
+  }
+  // chartTarget: what a large chart asks for: counters scaled to per second, averaged per statsd interval.
+  function chartTarget(target, kind) {
+    if (kind === 'counter') { target = 'scale(' + target + ',' + (1 / STATSD_INTERVAL) + ')'; }
+    return 'summarize(' + target + ',"' + STATSD_INTERVAL + 'sec","avg")';
+  }
+  function renderUrl(target) {
+    var q = ['target=' + encodeURIComponent(target), 'from=-2h', 'until=-1min', 'format=json'];
+    return GRAPHITE + 'render?' + q.join('&');
+  }
+  // fetchSeries: the non-null values of the first series graphite answers for `target`.
+  function fetchSeries(target) {
+    return fetch(renderUrl(target)).then(function (res) {
+      if (!res.ok) { throw new Error('graphite: HTTP ' + res.status); }
+      return res.json();
+    }).then(function (series) {
+      var points = (series && series[0] && series[0].datapoints) || [];
+      return points.map(function (p) { return p[0]; }).filter(function (v) { return v != null; });
+    });
+  }
+
+  function startGraphiteCharts(id, topic, channel) {
+    var box = document.getElementById(id);
+    if (!box) { return; }
+    box.setAttribute('data-source', 'graphite');
+    var rateTarget = graphiteTarget(topic, channel, 'message_count', 'counter');
+    var depthTarget = graphiteTarget(topic, channel, 'depth', 'gauge');
+    box.querySelector('.rate-label').insertAdjacentHTML('beforeend', ' <span class="rate-now"></span>');
+    function refresh() {
+      var el = document.getElementById(id);
+      if (!el) { return; }
+      [[chartTarget(rateTarget, 'counter'), '.rate-chart', '#2b6cb0'],
+        [chartTarget(depthTarget, 'gauge'), '.depth-chart', '#dd6b20']].forEach(function (c) {
+        fetchSeries(c[0]).then(function (values) {
+          drawChart(el.querySelector(c[1]), values, c[2]);
+        }).catch(function (e) { showError(e.message); });
+      });
+      api('GET', 'api/graphite?metric=rate&target=' + encodeURIComponent(rateTarget)).then(function (d) {
+        var now = el.querySelector('.rate-now');
+        if (now) { now.textContent = 'now ' + d.rate; }
+      }).catch(function (e) { showError(e.message); });
+    }
+    refresh();
+    every(Math.max(10, STATSD_INTERVAL) * 1000, refresh);
+  }
+
   // startCharts: draws and keeps redrawing the history of a topic or channel.
   function startCharts(id, topic, channel) {
     if (GRAPHITE) {
-      var box = document.getElementById(id);
-      if (box) { box.innerHTML = '<p class="muted">Graphite charts are not built in this nsqadmin.</p>'; }
+      startGraphiteCharts(id, topic, channel);
       return;
     }
     var path = 'api/history/' + seg(topic) + (channel ? '/' + seg(channel) : '');
