@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use nsq_goflag::{
-    config_key, duration_flag_value, format_go_duration, parse_go_bool, usage_text, value_bool,
-    value_duration, value_string, value_text, walk_table, ArgError, ConfigError, ConfigFile,
-    HelpEntry, TableFlag, TomlValue, Walked, PARSE_ERROR,
+    config_key, duration_flag_value, format_go_duration, parse_go_bool, parse_layered, usage_text,
+    value_bool, value_duration, value_string, value_text, ArgError, ConfigError, HelpEntry,
+    LayeredFlag, TableFlag, TomlValue, PARSE_ERROR,
 };
 
 use crate::options::{LogLevel, Options};
@@ -57,37 +57,14 @@ pub enum CliError {
 /// parsing, `--version` wins over everything else; then the `--config` file, if any, fills in every option
 /// the command line did not give.
 pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<CliAction, CliError> {
-    let mut state = ParseState::default();
-    // Every flag given, in order, so the config file can be applied underneath them.
-    let mut given: Vec<(&'static str, String)> = Vec::new();
-    let walked = walk_table(args, FLAGS, |flag: &FlagSpec, value| {
-        flag.set(&mut state, value)?;
-        given.push((flag.name, value.to_owned()));
-        Ok::<(), CliError>(())
-    })?;
-    if walked == Walked::Help {
+    let parsed = parse_layered(args, FLAGS, |s| s.version, |s| &s.opts.config_file)?;
+    let Some(state) = parsed else {
         return Ok(CliAction::PrintHelp(help_text()));
-    }
+    };
     if state.version {
         return Ok(CliAction::PrintVersion);
     }
-    if state.opts.config_file.is_empty() {
-        return Ok(CliAction::Run(state.opts));
-    }
-    let file = ConfigFile::load(&state.opts.config_file)?;
-    let mut merged = ParseState::default();
-    file.resolve(
-        FLAGS,
-        FlagSpec::config_key,
-        |flag| given.iter().any(|(name, _)| *name == flag.name),
-        |flag, value| flag.set_from_config(&mut merged, value),
-    )?;
-    for (name, value) in &given {
-        if let Some(flag) = FLAGS.iter().find(|f| f.name == *name) {
-            flag.set(&mut merged, value)?;
-        }
-    }
-    Ok(CliAction::Run(merged.opts))
+    Ok(CliAction::Run(state.opts))
 }
 
 /// The `--version` line. Go prints `nsqlookupd v1.3.0 (built w/go1.19.8)`; tools match on the first part, so
@@ -279,6 +256,23 @@ impl FlagSpec {
             }
         }
         Ok(())
+    }
+}
+
+impl LayeredFlag for FlagSpec {
+    type State = ParseState;
+    type Error = CliError;
+
+    fn apply(&self, state: &mut ParseState, value: &str) -> Result<(), CliError> {
+        self.set(state, value)
+    }
+
+    fn key(&self) -> Option<String> {
+        self.config_key()
+    }
+
+    fn apply_config(&self, state: &mut ParseState, value: &TomlValue) -> Result<(), String> {
+        self.set_from_config(state, value)
     }
 }
 

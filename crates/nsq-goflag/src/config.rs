@@ -155,6 +155,66 @@ impl ConfigFile {
     }
 }
 
+/// A daemon's flag table line, with what [`parse_layered`] needs to apply a command line over a config file.
+pub trait LayeredFlag: crate::TableFlag {
+    /// What the flags are parsed into (the options and whatever else the command line carries).
+    type State: Default;
+    /// The daemon's command-line error.
+    type Error: From<crate::ArgError> + From<ConfigError>;
+    /// Stores a command-line value.
+    fn apply(&self, state: &mut Self::State, value: &str) -> Result<(), Self::Error>;
+    /// The flag's config-file key, or `None` when the file cannot set it (`--config`, `--version`).
+    fn key(&self) -> Option<String>;
+    /// Stores a config-file value, or says why it cannot.
+    fn apply_config(&self, state: &mut Self::State, value: &TomlValue) -> Result<(), String>;
+}
+
+/// Parses a daemon's command line over its `--config` file, with go-options precedence: the defaults, then
+/// every key of the file whose flag is not on the command line, then the command line's flags again in their
+/// order (replaying them, rather than only skipping the file's keys, keeps repeatable flags exactly as the
+/// command line gave them).
+///
+/// Returns `None` for `-h`/`--help`. The file is not read when `skip_config` says so for the walked state
+/// (`--version` wins over a broken file, as in Go) or when `config_path` is empty.
+pub fn parse_layered<I, F>(
+    args: I,
+    table: &[F],
+    skip_config: impl Fn(&F::State) -> bool,
+    config_path: impl Fn(&F::State) -> &str,
+) -> Result<Option<F::State>, F::Error>
+where
+    I: IntoIterator<Item = String>,
+    F: LayeredFlag,
+{
+    let mut state = F::State::default();
+    let mut given: Vec<(String, String)> = Vec::new();
+    let walked = crate::walk_table(args, table, |flag: &F, value| {
+        flag.apply(&mut state, value)?;
+        given.push((flag.name().to_owned(), value.to_owned()));
+        Ok::<(), F::Error>(())
+    })?;
+    if walked == crate::Walked::Help {
+        return Ok(None);
+    }
+    if skip_config(&state) || config_path(&state).is_empty() {
+        return Ok(Some(state));
+    }
+    let file = ConfigFile::load(config_path(&state))?;
+    let mut merged = F::State::default();
+    file.resolve(
+        table,
+        LayeredFlag::key,
+        |flag| given.iter().any(|(name, _)| name == flag.name()),
+        |flag, value| flag.apply_config(&mut merged, value),
+    )?;
+    for (name, value) in &given {
+        if let Some(flag) = table.iter().find(|f| f.name() == name) {
+            flag.apply(&mut merged, value)?;
+        }
+    }
+    Ok(Some(merged))
+}
+
 /// A boolean option: a TOML boolean, or a string in Go's `strconv.ParseBool` spellings.
 pub fn value_bool(value: &TomlValue) -> Result<bool, String> {
     match value {

@@ -22,8 +22,8 @@ use std::time::Duration;
 
 pub use cli::{duration_flag_value, usage_text, walk_table, CliAction, HelpEntry, TableFlag};
 pub use config::{
-    config_key, value_bool, value_duration, value_floats, value_int, value_string, value_strings,
-    value_text, ConfigError, ConfigFile, ConfigProblem, TomlValue,
+    config_key, parse_layered, value_bool, value_duration, value_floats, value_int, value_string,
+    value_strings, value_text, ConfigError, ConfigFile, ConfigProblem, LayeredFlag, TomlValue,
 };
 pub use walk::{walk_args, ArgError, FlagKind, WalkError, Walked};
 

@@ -9,6 +9,23 @@
 //! `--config FILE` names a TOML file whose keys are the same options (see `FlagSpec::config_key` for the key
 //! names); a flag given on the command line wins over the file, and the file over the default, as in Go.
 
+impl LayeredFlag for FlagSpec {
+    type State = ParseState;
+    type Error = CliError;
+
+    fn apply(&self, state: &mut ParseState, value: &str) -> Result<(), CliError> {
+        self.set(state, value)
+    }
+
+    fn key(&self) -> Option<String> {
+        self.config_key()
+    }
+
+    fn apply_config(&self, state: &mut ParseState, value: &TomlValue) -> Result<(), String> {
+        self.set_from_config(state, value)
+    }
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -16,9 +33,9 @@ use std::time::Duration;
 
 pub use nsq_goflag::parse_go_duration;
 use nsq_goflag::{
-    config_key, duration_flag_value, format_go_duration, parse_go_bool, parse_go_int, usage_text,
-    value_bool, value_duration, value_floats, value_int, value_string, value_strings, value_text,
-    walk_table, ArgError, ConfigError, ConfigFile, HelpEntry, TableFlag, TomlValue, Walked,
+    config_key, duration_flag_value, format_go_duration, parse_go_bool, parse_go_int,
+    parse_layered, usage_text, value_bool, value_duration, value_floats, value_int, value_string,
+    value_strings, value_text, ArgError, ConfigError, HelpEntry, LayeredFlag, TableFlag, TomlValue,
     PARSE_ERROR,
 };
 
@@ -100,51 +117,20 @@ impl From<ArgError> for CliError {
 /// `--config` file is read (see `apply_config_file`), then the options are completed and checked as Go's
 /// nsqd does at start-up (`--tls-client-auth-policy` turns `tls_required` on), whichever source set them.
 pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<CliAction, CliError> {
-    let mut state = ParseState::default();
-    // Every flag given, in order, so the config file can be applied underneath them.
-    let mut given: Vec<(&'static str, String)> = Vec::new();
-    let walked = walk_table(args, FLAGS, |flag: &FlagSpec, value| {
-        flag.set(&mut state, value)?;
-        given.push((flag.name, value.to_owned()));
-        Ok::<(), CliError>(())
-    })?;
-    if walked == Walked::Help {
+    let parsed = parse_layered(args, FLAGS, |s| s.version, |s| &s.opts.config_file)?;
+    let Some(state) = parsed else {
         return Ok(CliAction::PrintHelp(help_text()));
-    }
+    };
     if state.version {
         return Ok(CliAction::PrintVersion);
     }
-    let mut opts = if state.opts.config_file.is_empty() {
-        state.opts
-    } else {
-        let file = ConfigFile::load(&state.opts.config_file)?;
-        apply_config_file(&file, &given)?
-    };
+    let mut opts = state.opts;
     if !opts.tls_client_auth_policy.is_empty() && opts.tls_required == TLS_NOT_REQUIRED {
         // Asking for client certificates only makes sense over TLS, so Go's nsqd turns the requirement on.
         opts.tls_required = TLS_REQUIRED;
     }
     validate(&opts)?;
     Ok(CliAction::Run(opts))
-}
-
-/// Go's go-options precedence: the defaults, then every key of `file` whose flag is not among the command
-/// line's flags `given`, then those flags again in their order. Replaying the flags (rather than skipping
-/// the file's keys only) keeps repeatable flags exactly as the command line gave them.
-fn apply_config_file(file: &ConfigFile, given: &[(&str, String)]) -> Result<Options, CliError> {
-    let mut state = ParseState::default();
-    file.resolve(
-        FLAGS,
-        FlagSpec::config_key,
-        |flag| given.iter().any(|(name, _)| *name == flag.name),
-        |flag, value| flag.set_from_config(&mut state, value),
-    )?;
-    for (name, value) in given {
-        if let Some(flag) = FLAGS.iter().find(|f| f.name == *name) {
-            flag.set(&mut state, value)?;
-        }
-    }
-    Ok(state.opts)
 }
 
 /// The `--version` line. Go prints `nsqd v1.3.0 (built w/go1.19.8)`; tools match on the first part, so that
